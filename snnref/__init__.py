@@ -1,0 +1,21 @@
+"""snnref: a Numba CPU reference implementation of the ANTLR and TSSL-BP learning rules for SNNs.
+
+Public API::
+
+    model = snnref.NeuronModel.antlr(alpha_I=0.99, alpha_V=0.99, T=300)    # or NeuronModel.tsslbp(...)
+    net   = snnref.Network(weights=[W1, W2], biases=[b1, b2], model=model)
+    trace = snnref.forward(net, x)                       # x: (T, B, N_0), time-major
+    loss  = snnref.losses.latency(trace, labels, beta_softmax=1.0, lambda_nospike=0.1)
+    grads = snnref.backward(net, trace, rule="antlr", dL_dS=loss.dL_dS, dL_dt=loss.dL_dt)
+
+The mathematics is specified in ALGORITHMS.md (cited as "spec" in the docstrings).
+"""
+from . import losses, neuron
+from .backward import Gradients, backward
+from .forward import LayerTrace, Trace, forward
+from .model import Network, NeuronModel
+
+__version__ = "0.1.0"
+
+__all__ = ["NeuronModel", "Network", "forward", "backward", "Trace", "LayerTrace", "Gradients", "losses",
+           "neuron", "__version__"]

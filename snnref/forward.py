@@ -1,0 +1,328 @@
+r"""Forward simulation of dense feed-forward SNNs, in RNN-like form and in SRM form.
+
+Model (spec 1.1 Eqs. 1-3 and 2.3), neuron j of spiking layer l, input projection
+P_j[t] = sum_i w_ij x_i[t] of the layer below (x = spikes, or for TSSL-BP the real-valued input)::
+
+    I_j[t] = alpha_I * r_I * I_j[t-1] + beta_I * P_j[t]        r_I = 1 - S_j[t-1] if reset_current else 1
+    V_j[t] = alpha_V * (1 - S_j[t-1]) * V_j[t-1] + beta_V * I_j[t] + beta_bias * b_j
+    S_j[t] = 1 if V_j[t] >= theta (> theta when strict_threshold) else 0
+
+States at t = -1 are zero; I and V are stored pre-reset. There is no synaptic delay: an input spike
+at t acts on V[t]. For PSP-output (TSSL-BP) models each layer also records, with u = V (pre-reset),
+u^+[t] = (1 - S[t]) u[t]::
+
+    du[t] = u[t] - u^+[t-1]                    (the "membrane update" of spec 2.1)
+    a[t]  = alpha_I * a[t-1] + beta_I * S[t]   (PSP trace, = (1 - 1/tau_s) a[t-1] + s[t]/tau_s)
+
+and the current is exactly I = W^T a^{l-1} (spec 2.3), with a^0 the PSP-filtered input (spec 2.2).
+
+SRM form (spec 1.2 Eqs. 4-5), computed without any recurrence, with tlast_j(t) the last spike of j
+before t (or -1) and the causal set C(t) = (tlast_j(t), t]::
+
+    V_j[t] = sum_i w_ij sum_{tau in C(t), S_i[tau]=1} eps[t - tau] + beta_bias b_j sum_{k=0}^{t-tlast-1} alpha_V^k
+    I_j[t] = beta_I sum_i w_ij sum_{tau in C(t), S_i[tau]=1} alpha_I^(t - tau)
+
+For models without current reset (TSSL-BP) the causal set does not cut the current (spec 2.3,
+A36); the SRM form then uses I_j[t] = beta_I sum_{tau <= t} alpha_I^(t-tau) P_j[tau] and
+V_j[t] = sum_{k in C(t)} alpha_V^(t-k) (beta_V I_j[k] + beta_bias b_j).
+
+Work: the input projection of spike inputs touches one weight row per input event (cost
+proportional to the number of spikes, not to N_in x T); real-valued TSSL-BP inputs use a dense
+matrix product. Samples of a batch are simulated in parallel (``prange``), deterministically.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _validate as V
+from ._jit import kernel, parallel_kernel, prange
+from .model import Network
+from .neuron import eps as _eps
+
+__all__ = ["forward", "Trace", "LayerTrace", "project"]
+
+
+# --------------------------------------------------------------------------------------- kernels
+@parallel_kernel
+def _project_events_kernel(X, W, P):
+    """Kernel of :func:`project`: P[t, b, :] += X[t, b, i] * W[i, :] for every non-zero X[t, b, i]."""
+    T, B, N_in = X.shape
+    N = W.shape[1]
+    for b in prange(B):
+        for t in range(T):
+            for i in range(N_in):
+                x = X[t, b, i]
+                if x != 0.0:
+                    for j in range(N):
+                        P[t, b, j] += x * W[i, j]
+
+
+@parallel_kernel
+def _lif_rnn_kernel(P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict,
+                    psp_output, I, V, S, DU, A):
+    """Kernel of :func:`forward` (form "rnn"): fills I, V, S (and DU, A when psp_output)."""
+    T, B, N = P.shape
+    for b in prange(B):
+        i_prev = np.zeros(N, dtype=np.float64)
+        v_prev = np.zeros(N, dtype=np.float64)
+        s_prev = np.zeros(N, dtype=np.float64)
+        a_prev = np.zeros(N, dtype=np.float64)
+        for t in range(T):
+            for j in range(N):
+                keep = 1.0 - s_prev[j]
+                if reset_current:
+                    i_t = alpha_I * keep * i_prev[j] + beta_I * P[t, b, j]
+                else:
+                    i_t = alpha_I * i_prev[j] + beta_I * P[t, b, j]
+                u_plus = keep * v_prev[j]
+                v_t = alpha_V * u_plus + beta_V * i_t + beta_b * bias[j]
+                if strict:
+                    s_t = 1.0 if v_t > theta else 0.0
+                else:
+                    s_t = 1.0 if v_t >= theta else 0.0
+                I[t, b, j] = i_t
+                V[t, b, j] = v_t
+                S[t, b, j] = s_t
+                if psp_output:
+                    DU[t, b, j] = v_t - u_plus
+                    a_t = alpha_I * a_prev[j] + beta_I * s_t
+                    A[t, b, j] = a_t
+                    a_prev[j] = a_t
+                # keep the stored (possibly float32-rounded) values as the state, as a
+                # framework that stores states in that dtype does
+                i_prev[j] = I[t, b, j]
+                v_prev[j] = V[t, b, j]
+                s_prev[j] = s_t
+
+
+@kernel
+def _lif_srm_kernel(X, W, bias, epsk, pow_I, pow_V, geom_V, beta_I, beta_V, beta_b, theta,
+                    reset_current, strict, I, V, S):
+    """Kernel of :func:`forward` (form "srm"): causal-set sums, no recurrence (slow reference)."""
+    T, B, N_in = X.shape
+    N = W.shape[1]
+    for b in range(B):
+        for j in range(N):
+            tlast = -1
+            for t in range(T):
+                lo = tlast + 1
+                if reset_current:
+                    v_sum = 0.0
+                    c_sum = 0.0
+                    for tau in range(lo, t + 1):
+                        for i in range(N_in):
+                            x = X[tau, b, i]
+                            if x != 0.0:
+                                v_sum += W[i, j] * x * epsk[t - tau]
+                                c_sum += W[i, j] * x * pow_I[t - tau]
+                    I[t, b, j] = beta_I * c_sum
+                    V[t, b, j] = v_sum + beta_b * bias[j] * geom_V[t - lo]
+                else:
+                    c_sum = 0.0
+                    for tau in range(0, t + 1):
+                        for i in range(N_in):
+                            x = X[tau, b, i]
+                            if x != 0.0:
+                                c_sum += W[i, j] * x * pow_I[t - tau]
+                    I[t, b, j] = beta_I * c_sum
+                    v_sum = 0.0
+                    for k in range(lo, t + 1):
+                        v_sum += pow_V[t - k] * (beta_V * I[k, b, j] + beta_b * bias[j])
+                    V[t, b, j] = v_sum
+                v_t = V[t, b, j]
+                if strict:
+                    s_t = 1.0 if v_t > theta else 0.0
+                else:
+                    s_t = 1.0 if v_t >= theta else 0.0
+                S[t, b, j] = s_t
+                if s_t != 0.0:
+                    tlast = t
+
+
+# --------------------------------------------------------------------------------------- results
+@dataclass
+class LayerTrace:
+    """Forward states of one spiking layer, each of shape (T, B, N_l).
+
+    I, V : current and membrane potential, pre-reset. S : spikes in {0, 1} (compute dtype).
+    du, a : TSSL-BP only: membrane update and PSP trace (None for ANTLR models). ``u`` is V.
+    """
+
+    I: np.ndarray
+    V: np.ndarray
+    S: np.ndarray
+    du: np.ndarray = None
+    a: np.ndarray = None
+
+    @property
+    def u(self):
+        """Pre-reset membrane potential (TSSL-BP name); the same array as ``V``."""
+        return self.V
+
+    def _truncate(self, T):
+        def cut(arr):
+            return None if arr is None else np.ascontiguousarray(arr[:T])
+        return LayerTrace(cut(self.I), cut(self.V), cut(self.S), cut(self.du), cut(self.a))
+
+
+@dataclass
+class Trace:
+    """The tape of one forward pass, consumed by every backward rule and loss.
+
+    Attributes
+    ----------
+    layers : list of LayerTrace
+        ``layers[l]`` is spiking layer l+1 (0-based over spiking layers).
+    x : ndarray (T, B, N_0)
+        The network input as simulated (compute dtype).
+    a0 : ndarray (T, B, N_0) or None
+        PSP-filtered input a^0 of TSSL-BP models (spec 2.2); None for ANTLR models.
+    model : NeuronModel
+    form : "rnn" or "srm"
+    T_full : int
+        Number of steps requested; ``T`` (= T_sim) is smaller after a latency early stop.
+    """
+
+    layers: list
+    x: np.ndarray
+    a0: np.ndarray
+    model: object
+    form: str
+    T_full: int
+
+    @property
+    def T(self):
+        """Number of simulated steps T_sim (the length of every array in the trace)."""
+        return self.x.shape[0]
+
+    @property
+    def B(self):
+        return self.x.shape[1]
+
+    @property
+    def output(self):
+        """The output layer's LayerTrace."""
+        return self.layers[-1]
+
+    @property
+    def dtype(self):
+        return self.x.dtype.type
+
+    def layer_input(self, l):
+        """What spiking layer l (0-based) receives: x for l = 0, else S of layer l-1
+        (for TSSL-BP models the PSP trace a^{l-1}, with a^0 = ``a0``)."""
+        if self.model.psp_output:
+            return self.a0 if l == 0 else self.layers[l - 1].a
+        return self.x if l == 0 else self.layers[l - 1].S
+
+
+# --------------------------------------------------------------------------------------- API
+def project(X, W):
+    """Input projection P[t, b, j] = sum_i X[t, b, i] W[i, j], skipping zero inputs.
+
+    Cost is proportional to (number of non-zero X) x N_out. Arrays must already be validated,
+    C-contiguous and of one dtype.
+    """
+    P = np.zeros((X.shape[0], X.shape[1], W.shape[1]), dtype=W.dtype)
+    _project_events_kernel(X, W, P)
+    return P
+
+
+def _psp_filter(x, alpha, beta):
+    """a[t] = alpha a[t-1] + beta x[t] along axis 0 (a[-1] = 0)."""
+    a = np.empty_like(x)
+    prev = np.zeros(x.shape[1:], dtype=x.dtype)
+    for t in range(x.shape[0]):
+        prev = alpha * prev + beta * x[t]
+        a[t] = prev
+    return a
+
+
+def _validate_input(net, x):
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a snnref.Network; got {type(net).__name__}.")
+    psp = net.model.psp_output
+    x = V.as_float_array(x, "x", dtype=net.dtype, allow_int=True)
+    V.check_time_major(x, "x", net.sizes[0])
+    if not psp:
+        V.check_binary(x, "x")
+    return x
+
+
+def forward(net, x, form="rnn", *, latency_early_stop=False):
+    """Simulate ``net`` on input ``x`` and return the :class:`Trace` (spec 1.1-1.2, 2.1-2.3).
+
+    Parameters
+    ----------
+    net : Network
+    x : array (T, B, N_0)
+        Time-major input. ANTLR models: spikes (0/1; bool, int or float). TSSL-BP models: real
+        input values (spikes or currents), PSP-filtered before the first layer.
+    form : "rnn" (default, the fast recurrent kernel) or "srm" (independent causal-set sums; slow,
+        O(T^2 N_in) per neuron, meant for verification).
+    latency_early_stop : bool
+        Official latency-loss behaviour (spec 5.3, A13): stop at the first step at which every output
+        neuron of every sample has fired; the trace then has T_sim = that step + 1 steps. Since the
+        model is causal this equals truncating the full simulation.
+
+    Returns
+    -------
+    Trace
+        ``.layers[l]`` holds I, V, S (and du, a for TSSL-BP) of shape (T_sim, B, N_l).
+    """
+    V.check_choice(form, "form", ("rnn", "srm"))
+    if not isinstance(latency_early_stop, (bool, np.bool_)):
+        raise TypeError(f"latency_early_stop must be True or False; got {latency_early_stop!r}.")
+    x = _validate_input(net, x)
+    m = net.model
+    dt = net.dtype
+    T, B, _ = x.shape
+    a0 = _psp_filter(x, dt(m.alpha_I), dt(m.beta_I)) if m.psp_output else None
+    layers = []
+    inp = x
+    for l, (W, bias) in enumerate(zip(net.weights, net.biases)):
+        N = W.shape[1]
+        I = np.empty((T, B, N), dtype=dt)
+        Vm = np.empty((T, B, N), dtype=dt)
+        S = np.empty((T, B, N), dtype=dt)
+        if m.psp_output:
+            DU = np.empty((T, B, N), dtype=dt)
+            A = np.empty((T, B, N), dtype=dt)
+        else:
+            DU = A = None
+        if form == "rnn":
+            if m.psp_output and l == 0:
+                P = np.ascontiguousarray((inp.reshape(T * B, -1) @ W).reshape(T, B, N))
+            else:
+                P = project(inp, W)
+            empty = np.empty((0, 0, 0), dtype=dt)
+            _lif_rnn_kernel(P, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
+                            m.reset_current, m.strict_threshold, m.psp_output, I, Vm, S,
+                            DU if DU is not None else empty, A if A is not None else empty)
+        else:
+            epsk = _eps(m, T)
+            k = np.arange(T, dtype=np.float64)
+            pow_I = np.power(m.alpha_I, k)
+            pow_V = np.power(m.alpha_V, k)
+            geom_V = np.cumsum(pow_V)
+            _lif_srm_kernel(inp, W, bias, epsk, pow_I, pow_V, geom_V, m.beta_I, m.beta_V, m.beta_bias,
+                            m.theta, m.reset_current, m.strict_threshold, I, Vm, S)
+            if m.psp_output:
+                u_plus_prev = np.zeros_like(Vm)
+                u_plus_prev[1:] = (1 - S[:-1]) * Vm[:-1]
+                DU[...] = Vm - u_plus_prev
+                # closed form a[t] = sum_k beta_I alpha_I^k S[t-k]
+                kern = m.beta_I * pow_I
+                A[...] = np.einsum("tk,kbn->tbn", np.tril(kern[np.subtract.outer(np.arange(T), np.arange(T)).clip(0)]), S)
+        layers.append(LayerTrace(I, Vm, S, DU, A))
+        inp = S
+    trace = Trace(layers=layers, x=x, a0=a0, model=m, form=form, T_full=T)
+    if latency_early_stop:
+        fired = np.maximum.accumulate(layers[-1].S, axis=0).reshape(T, -1).min(axis=1)
+        hits = np.flatnonzero(fired > 0)
+        if hits.size and hits[0] + 1 < T:
+            T_sim = int(hits[0]) + 1
+            trace = Trace(layers=[lt._truncate(T_sim) for lt in layers], x=np.ascontiguousarray(x[:T_sim]),
+                          a0=None if a0 is None else np.ascontiguousarray(a0[:T_sim]), model=m, form=form,
+                          T_full=T)
+    return trace

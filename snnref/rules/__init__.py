@@ -1,0 +1,1 @@
+"""Backward rules; called through :func:`snnref.backward` (see :data:`snnref.backward.RULES`)."""
