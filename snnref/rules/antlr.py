@@ -1,0 +1,571 @@
+r"""ANTLR-family backward rules: act_rnn, act_srm, act_slayer, timing, antlr (spec section 3).
+
+All five rules share one compiled kernel that runs the loop skeleton of spec 3.7 / Algorithms 1-3
+of the ANTLR appendix E: ``t = T-1 .. 0`` outer, layers ``l = L .. 1`` inner, every backward state
+zero at t = T. Per layer l and step t (neuron index j dropped, ``[t+1]`` values already final):
+
+Signals arriving at layer l (spec 3.0, 3.4)::
+
+    dS^L[t] = dL_dS[t]                          dS^l[t]    = beta_I sum_j w^{l+1}_ij dI^{l+1}_j[t]   (C5)
+    dT^L[t] = dL_dt[t] [S^L[t] = 1]             Tprop^l[t] = beta_I sum_j w^{l+1}_ij E2^{l+1}_j[t]   (T3)
+                                                dT^l[t]    = [S^l[t] = 1] Tprop^l[t]                  (T1)
+
+Injected voltage gradient dV^l[t], with sigma(v) = ste_alpha exp(-ste_beta |v - theta|) (spec 1.5) and
+Vstar of spec 1.4::
+
+    act_srm, act_slayer : dV = sigma(V) dS                                       (spec 3.2, 3.3)
+    timing              : dV = -dT / Vstar  where S = 1, else 0                   (T2, spec 3.4)
+    antlr               : dV = lambda_act sigma(V) dS + lambda_tim (-dT / Vstar)[S = 1]   (spec 3.5)
+    act_rnn             : g  = dS - alpha_I I dI[t+1] - alpha_V V dV[t+1]          (R1, spec 3.1)
+                          dV = sigma(V) g + alpha_V (1 - S) dV[t+1]                (R2)  (total derivative)
+
+Linear core (spec 3.0; ``act_slayer`` drops the (1 - S) gates, ``act_rnn`` uses dV_dep = dV and (R3))::
+
+    dV_dep[t] = dV[t] + alpha_V (1 - S[t]) dV_dep[t+1]                           (C1)
+    dI[t]     = beta_V dV_dep[t] + alpha_I (1 - S[t]) dI[t+1]                    (C2)
+
+Auxiliary timing traces (spec 3.4, used by timing / antlr; g[t] = 0 if S[t] = 1 else 1)::
+
+    E1[t] = g[t] (dV[t+1]/2 + alpha_V E1[t+1]) - alpha_V dV[t]/2
+    E2[t] = alpha_I g[t] E2[t+1] - beta_V alpha_I dV[t]/2 + beta_V E1[t]
+
+so that beta_I E2_j[t] = -sum_{n=0}^{n_max(j,t)} eps_star[n] dV_j[t+n] over the causal window.
+
+Parameter gradients (summed over time and batch)::
+
+    dL/dw^l_ij = beta_I sum_{t,b} S^{l-1}_i[t] dI^l_j[t]                         (C3)
+    dL/db^l_j  = beta_bias sum_{t,b} dV_dep^l_j[t]                                (C4)
+
+Activation rules use S arithmetically (``1 - S`` gates, ``S`` as multiplier in (C3)), so they are
+exact on traces with real-valued S in [0, 1] (relaxed models, spec 10.2). The timing parts (dT, Vstar,
+E1/E2 gating) use the spike test ``S == 1``.
+"""
+import numpy as np
+
+from .. import _validate as Vd
+from .._jit import kernel, parallel_kernel, prange
+from ..backward import Gradients, backward, check_trace
+from ..neuron import eps as _eps
+
+__all__ = [
+    "antlr_family_backward",
+    "act_rnn_backward",
+    "act_srm_backward",
+    "act_slayer_backward",
+    "timing_backward",
+    "antlr_backward",
+    "RULE_OPTIONS",
+]
+
+_SURR = {"ste_alpha": 1.0, "ste_beta": 3.0}
+_TIM = {"vstar_mode": "code", "vstar_floor": 0.01, "timing_tau_min": 0, "timing_impl": "aux"}
+
+#: rule -> {option name: default}. ``ste_alpha``/``ste_beta`` are accepted by every rule (``timing``
+#: uses no surrogate and ignores them), so one surrogate setting can be passed to all rules.
+RULE_OPTIONS = {
+    "act_rnn": dict(_SURR),
+    "act_srm": dict(_SURR),
+    "act_slayer": dict(_SURR),
+    "timing": dict(_SURR, **_TIM, timing_penalty=0.0),
+    "antlr": dict(_SURR, **_TIM, lambda_act=1.0, lambda_tim=1.0),
+}
+
+# rule -> kernel mode code
+_MODE = {"act_srm": 0, "act_slayer": 1, "act_rnn": 2, "timing": 3, "antlr": 4}
+
+
+# --------------------------------------------------------------------------------------- kernels
+@parallel_kernel
+def _antlr_family_kernel(V, I, S, dLdS, dLdt, Wf, w_off, n_off, n_sz, mode, layer_outer,
+                         alpha_I, alpha_V, beta_I, beta_V, theta, ste_alpha, ste_beta,
+                         lam_act, lam_tim, vstar_code, vstar_floor, tau_min_m1, es_m1,
+                         explicit, es_over_bI, vs_n,
+                         dS, dV, dVdep, dI, dT, Tprop, E1, E2):
+    """Kernel of :func:`antlr_family_backward` (all layers packed along the last axis)."""
+    T, B, _ = V.shape
+    L = n_off.shape[0]
+    use_act = mode != 3
+    use_tim = mode == 3 or mode == 4
+    gated = mode != 1
+    rnn = mode == 2
+    for b in prange(B):
+        for k in range(T * L):
+            if layer_outer:
+                l = L - 1 - k // T
+                t = T - 1 - k % T
+            else:
+                t = T - 1 - k // L
+                l = L - 1 - k % L
+            o = n_off[l]
+            N = n_sz[l]
+            # ---- signals arriving at layer l at time t
+            if l == L - 1:
+                for j in range(N):
+                    dS[t, b, o + j] = dLdS[t, b, j]
+                    Tprop[t, b, o + j] = dLdt[t, b, j]
+            else:
+                oa = n_off[l + 1]
+                Na = n_sz[l + 1]
+                wo = w_off[l + 1]
+                for i in range(N):
+                    if use_act:
+                        acc = 0.0
+                        for j in range(Na):
+                            acc += Wf[wo + i * Na + j] * dI[t, b, oa + j]
+                        dS[t, b, o + i] = beta_I * acc
+                    if use_tim:
+                        acc = 0.0
+                        for j in range(Na):
+                            acc += Wf[wo + i * Na + j] * E2[t, b, oa + j]
+                        tp = beta_I * acc
+                        if tau_min_m1 and t >= 1:
+                            acc = 0.0
+                            for j in range(Na):
+                                acc += Wf[wo + i * Na + j] * dV[t - 1, b, oa + j]
+                            tp -= es_m1 * acc
+                        Tprop[t, b, o + i] = tp
+            # ---- injected dV, linear core
+            for j in range(N):
+                c = o + j
+                s = S[t, b, c]
+                v = V[t, b, c]
+                spike = s == 1.0
+                if t + 1 < T:
+                    dV1 = dV[t + 1, b, c]
+                    dVdep1 = dVdep[t + 1, b, c]
+                    dI1 = dI[t + 1, b, c]
+                else:
+                    dV1 = 0.0
+                    dVdep1 = 0.0
+                    dI1 = 0.0
+                dv = 0.0
+                if use_act:
+                    sig = ste_alpha * np.exp(-ste_beta * abs(v - theta))
+                    if rnn:
+                        g = dS[t, b, c] - alpha_I * I[t, b, c] * dI1 - alpha_V * v * dV1
+                        dv = sig * g + alpha_V * (1.0 - s) * dV1
+                    else:
+                        dv = lam_act * (sig * dS[t, b, c])
+                if use_tim:
+                    dt_ = 0.0
+                    if spike:
+                        dt_ = Tprop[t, b, c]
+                        if t == 0:
+                            vs = v
+                        elif vstar_code:
+                            vs = v - (0.0 if S[t - 1, b, c] == 1.0 else V[t - 1, b, c])
+                        else:
+                            vs = v - V[t - 1, b, c]
+                        if vs < vstar_floor:
+                            vs = vstar_floor
+                        tim = -dt_ / vs
+                        if mode == 3:
+                            dv = tim
+                        else:
+                            dv = dv + lam_tim * tim
+                    dT[t, b, c] = dt_
+                dV[t, b, c] = dv
+                if rnn:
+                    dvdep = dv
+                    dI[t, b, c] = beta_V * dvdep + alpha_I * (1.0 - s) * dI1
+                elif gated:
+                    dvdep = dv + alpha_V * (1.0 - s) * dVdep1
+                    dI[t, b, c] = beta_V * dvdep + alpha_I * (1.0 - s) * dI1
+                else:
+                    dvdep = dv + alpha_V * dVdep1
+                    dI[t, b, c] = beta_V * dvdep + alpha_I * dI1
+                dVdep[t, b, c] = dvdep
+                # ---- timing traces for the layer below
+                if use_tim:
+                    if not explicit:
+                        e1n = 0.0
+                        e2n = 0.0
+                        if t + 1 < T and not spike:
+                            e1n = E1[t + 1, b, c]
+                            e2n = E2[t + 1, b, c]
+                            e1 = 0.5 * dV1 + alpha_V * e1n - alpha_V * dv * 0.5
+                        else:
+                            e1 = -alpha_V * dv * 0.5
+                        E1[t, b, c] = e1
+                        E2[t, b, c] = alpha_I * e2n - beta_V * alpha_I * dv * 0.5 + beta_V * e1
+                    else:
+                        # explicit causal sums (slow reference, O(T) per step)
+                        a1 = 0.0
+                        a2 = 0.0
+                        for n in range(T - t):
+                            if n == 0:
+                                dvn = dv
+                            else:
+                                dvn = dV[t + n, b, c]
+                            a1 -= vs_n[n] * dvn
+                            a2 -= es_over_bI[n] * dvn
+                            if S[t + n, b, c] == 1.0:
+                                break
+                        E1[t, b, c] = a1
+                        E2[t, b, c] = a2
+
+
+@parallel_kernel
+def _weight_grad_kernel(X, x_off, D, d_off, N_in, N, dW):
+    """dW[i, j] = sum_{t,b} X[t,b,x_off+i] D[t,b,d_off+j] over non-zero X (parallel over rows i)."""
+    T, B, _ = X.shape
+    for i in prange(N_in):
+        acc = np.zeros(N, dtype=np.float64)
+        for t in range(T):
+            for b in range(B):
+                x = X[t, b, x_off + i]
+                if x != 0.0:
+                    for j in range(N):
+                        acc[j] += x * D[t, b, d_off + j]
+        for j in range(N):
+            dW[i, j] = acc[j]
+
+
+@kernel
+def _bias_grad_kernel(D, d_off, N, db):
+    """db[j] = sum_{t,b} D[t,b,d_off+j] in a fixed order."""
+    T, B, _ = D.shape
+    for t in range(T):
+        for b in range(B):
+            for j in range(N):
+                db[j] += D[t, b, d_off + j]
+
+
+# --------------------------------------------------------------------------------------- helpers
+def _resolve_options(rule, options):
+    allowed = RULE_OPTIONS[rule]
+    Vd.check_options(options, allowed, f"rule {rule!r}")
+    opt = dict(allowed)
+    opt.update(options)
+    opt["ste_alpha"] = Vd.check_scalar(opt["ste_alpha"], "ste_alpha", lo=0.0)
+    opt["ste_beta"] = Vd.check_scalar(opt["ste_beta"], "ste_beta", lo=0.0)
+    if "vstar_mode" in opt:
+        Vd.check_choice(opt["vstar_mode"], "vstar_mode", ("code", "appendix"))
+        opt["vstar_floor"] = Vd.check_scalar(
+            opt["vstar_floor"], "vstar_floor", lo=0.0, lo_open=True,
+            hint="The floor guards the division -dT / Vstar (spec 1.4); the official value is 0.01.")
+        tm = opt["timing_tau_min"]
+        if isinstance(tm, (bool, np.bool_)) or tm not in (0, -1):
+            raise ValueError(f"timing_tau_min must be 0 (official code) or -1 (appendix listing, adds the "
+                             f"n = -1 term); got {tm!r}.")
+        opt["timing_tau_min"] = int(tm)
+        Vd.check_choice(opt["timing_impl"], "timing_impl", ("aux", "explicit"))
+    if "timing_penalty" in opt:
+        opt["timing_penalty"] = Vd.check_scalar(
+            opt["timing_penalty"], "timing_penalty", lo=0.0,
+            hint="It is the strength of the push on silent neurons (official 'Timing' runs use 100).")
+    if "lambda_act" in opt:
+        opt["lambda_act"] = Vd.check_scalar(opt["lambda_act"], "lambda_act")
+        opt["lambda_tim"] = Vd.check_scalar(opt["lambda_tim"], "lambda_tim")
+    return opt
+
+
+def _pack(arrays, dtype):
+    return np.ascontiguousarray(np.concatenate(arrays, axis=2), dtype=dtype)
+
+
+def antlr_family_backward(net, trace, *, rule, dL_dS=None, dL_dt=None, dL_da=None, return_adjoints=False,
+                          **options):
+    r"""Backward pass of every ANTLR-family rule (spec 3.0-3.5, 3.7); called by :func:`snnref.backward`.
+
+    See the module docstring for the recurrences and the public wrappers (:func:`act_rnn_backward`,
+    :func:`act_srm_backward`, :func:`act_slayer_backward`, :func:`timing_backward`,
+    :func:`antlr_backward`) for each rule's options. Inputs are assumed validated by
+    :func:`snnref.backward.backward` (``dL_dS``, ``dL_dt`` of shape (T_sim, B, N_out) in the network
+    dtype, or None = zeros); the options are validated here.
+
+    Loop order: t = T-1..0 outer, l = L..1 inner (spec 3.7). Exception: with ``timing_tau_min=-1``
+    the n = -1 term makes Tprop^{l-1}[t] depend on dV^l[t-1], which that order has not computed yet;
+    the kernel then runs layers outer (l = L..1) and time inner (t = T-1..0). Both are topological
+    orders of the same dependency graph, so for ``timing_tau_min=0`` they give bit-identical results.
+
+    Returns
+    -------
+    Gradients
+        ``dW[l]`` (N_{l-1}, N_l), ``db[l]`` (N_l,) in the network dtype (accumulated in float64).
+        With ``return_adjoints`` one dict per spiking layer with arrays (T_sim, B, N_l):
+
+        - ``dS``: activation signal arriving at the layer: ``dL_dS`` (output layer, zeros if None) or
+          (C5) from the layer above. Not computed (zeros) in hidden layers by ``timing``.
+        - ``dV``: the injected voltage gradient dV[t] (3.2 / (T2) / 3.5); for ``act_rnn`` the total
+          derivative of (R2).
+        - ``dV_dep``: the (C1) accumulation (for ``act_rnn`` identical to ``dV``).
+        - ``dI``: (C2) (for ``act_rnn`` (R3)).
+        - ``dT``: spike-time gradient of the layer, non-zero only at its spikes: ``dL_dt`` masked by
+          S^L = 1 (output) or (T1) (hidden). Zeros for the activation rules.
+        - ``Tprop`` (timing, antlr): the spike-time gradient arriving at the layer before masking:
+          (T3) from the layer above (at every step), or ``dL_dt`` as given for the output layer.
+        - ``E1``, ``E2`` (timing, antlr): the auxiliary traces of spec 3.4 (the explicit sums
+          -sum_n vstar[n] dV[t+n] and -(1/beta_I) sum_n eps_star[n] dV[t+n] when
+          ``timing_impl="explicit"``).
+    """
+    if rule not in _MODE:
+        raise ValueError(f"rule must be one of {sorted(_MODE)} for antlr_family_backward; got {rule!r}.")
+    check_trace(net, trace)
+    if net.model.psp_output:
+        raise ValueError(f"rule {rule!r} is an ANTLR-family rule; this network has a TSSL-BP model. Use rule='tsslbp'.")
+    if dL_da is not None:
+        raise ValueError(f"rule {rule!r} takes dL_dS and/or dL_dt; dL_da is for rule='tsslbp'.")
+    opt = _resolve_options(rule, options)
+    m = net.model
+    dt = net.dtype
+    T, B = trace.T, trace.B
+    L = net.n_layers
+    sizes = np.array(net.sizes[1:], dtype=np.int64)
+    n_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    Ntot = int(sizes.sum())
+    w_sz = np.array([w.size for w in net.weights], dtype=np.int64)
+    w_off = np.concatenate(([0], np.cumsum(w_sz)[:-1])).astype(np.int64)
+    Wf = np.ascontiguousarray(np.concatenate([w.ravel() for w in net.weights]), dtype=dt)
+    Vp = _pack([lt.V for lt in trace.layers], dt)
+    Ip = _pack([lt.I for lt in trace.layers], dt)
+    Sp = _pack([lt.S for lt in trace.layers], dt)
+    n_out = net.sizes[-1]
+    zeros_out = None
+    if dL_dS is None or dL_dt is None:
+        zeros_out = np.zeros((T, B, n_out), dtype=dt)
+    dLdS = np.ascontiguousarray(dL_dS if dL_dS is not None else zeros_out, dtype=dt)
+    dLdt = np.ascontiguousarray(dL_dt if dL_dt is not None else zeros_out, dtype=dt)
+
+    mode = _MODE[rule]
+    use_tim = mode in (3, 4)
+    tau_m1 = use_tim and opt["timing_tau_min"] == -1
+    explicit = use_tim and opt["timing_impl"] == "explicit"
+    vstar_code = (opt.get("vstar_mode", "code") == "code")
+    vstar_floor = float(opt.get("vstar_floor", 0.01))
+    lam_act = float(opt.get("lambda_act", 1.0))
+    lam_tim = float(opt.get("lambda_tim", 1.0))
+    es_m1 = 0.5 * float(_eps(m, 1)[0])  # eps_star[-1] = eps[0] / 2 (spec 1.4)
+    if explicit:
+        e = _eps(m, T + 1)  # untruncated kernel up to eps[T] (spec 1.4)
+        e_prev = np.concatenate(([0.0], e[:T - 1]))
+        es_over_bI = (e[1:] - e_prev) / (2.0 * m.beta_I)
+        k = np.arange(T + 1, dtype=np.float64)
+        pv = np.power(m.alpha_V, k)
+        vs_n = 0.5 * (pv[1:] - np.concatenate(([0.0], pv[:T - 1])))
+    else:
+        es_over_bI = np.zeros(1)
+        vs_n = np.zeros(1)
+
+    shape = (T, B, Ntot)
+    dS, dV, dVdep, dI, dT, Tprop, E1, E2 = (np.zeros(shape, dtype=dt) for _ in range(8))
+    _antlr_family_kernel(Vp, Ip, Sp, dLdS, dLdt, Wf, w_off, n_off, sizes, mode, bool(tau_m1),
+                         m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.theta, opt["ste_alpha"], opt["ste_beta"],
+                         lam_act, lam_tim, bool(vstar_code), vstar_floor, bool(tau_m1), es_m1,
+                         bool(explicit), np.ascontiguousarray(es_over_bI, dtype=np.float64),
+                         np.ascontiguousarray(vs_n, dtype=np.float64),
+                         dS, dV, dVdep, dI, dT, Tprop, E1, E2)
+
+    dW, db = [], []
+    for l in range(L):
+        N = int(sizes[l])
+        if l == 0:
+            X, x_off = trace.x, 0
+        else:
+            X, x_off = Sp, int(n_off[l - 1])
+        N_in = net.sizes[l]
+        g = np.zeros((N_in, N), dtype=np.float64)
+        _weight_grad_kernel(np.ascontiguousarray(X, dtype=dt), x_off, dI, int(n_off[l]), N_in, N, g)
+        g *= m.beta_I
+        gb = np.zeros(N, dtype=np.float64)
+        _bias_grad_kernel(dVdep, int(n_off[l]), N, gb)
+        gb *= m.beta_bias
+        if rule == "timing" and opt["timing_penalty"] != 0.0:
+            S_l = trace.layers[l].S
+            silent = ~np.any(S_l == 1, axis=0)  # (B, N): no spike in the simulated window
+            g -= (opt["timing_penalty"] / N_in) * silent.mean(axis=0)[None, :]
+        dW.append(g.astype(dt))
+        db.append(gb.astype(dt))
+
+    adjoints = None
+    if return_adjoints:
+        names = {"dS": dS, "dV": dV, "dV_dep": dVdep, "dI": dI, "dT": dT}
+        if use_tim:
+            names.update(Tprop=Tprop, E1=E1, E2=E2)
+        adjoints = []
+        for l in range(L):
+            o, N = int(n_off[l]), int(sizes[l])
+            adjoints.append({k: np.ascontiguousarray(a[:, :, o:o + N]) for k, a in names.items()})
+    return Gradients(dW=dW, db=db, adjoints=adjoints, rule=rule, options=opt)
+
+
+# --------------------------------------------------------------------------------------- wrappers
+def act_rnn_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0):
+    r"""Activation-based BPTT through the RNN-like form WITH reset paths (spec 3.1; paper Sec. 3.1,
+    appendix C Eqs. 11-17). Rule name ``act_rnn``; not part of the official code (spec A1).
+
+    For t = T-1..0 (outer), l = L..1 (inner), neuron j, states of t+1 already final (zero at T)::
+
+        g[t]  = dS[t] - alpha_I I[t] dI[t+1] - alpha_V V[t] dV[t+1]          (R1, reset paths)
+        dV[t] = sigma(V[t]) g[t] + alpha_V (1 - S[t]) dV[t+1]                 (R2, total derivative)
+        dI[t] = beta_V dV[t] + alpha_I (1 - S[t]) dI[t+1]                     (R3)
+
+    dS^L = dL_dS, dS^l = beta_I W^{l+1} dI^{l+1} (C5); I, V pre-reset forward values;
+    sigma(v) = ste_alpha exp(-ste_beta |v - theta|) (spec 1.5). Gradients:
+    dW^l = beta_I sum_{t,b} S^{l-1}[t] dI^l[t]^T (C3), db^l = beta_bias sum_{t,b} dV^l[t].
+    Exact BPTT of the relaxed model (S real in [0, 1], spec 10.2 P-A1): S is used arithmetically.
+    act_rnn - act_srm is exactly the contribution of the two reset-path terms of (R1).
+
+    Parameters
+    ----------
+    net : Network (ANTLR model)
+    trace : Trace, ``snnref.forward(net, x)`` (S may be real-valued in [0, 1])
+    dL_dS : array (T_sim, B, N_out) or None (zeros)
+    return_adjoints : bool, see :func:`antlr_family_backward` ("dV" = "dV_dep" = the total dV)
+    ste_alpha, ste_beta : float >= 0, surrogate parameters (defaults 1.0, 3.0)
+
+    Returns
+    -------
+    Gradients
+    """
+    return backward(net, trace, "act_rnn", dL_dS, return_adjoints=return_adjoints,
+                    ste_alpha=ste_alpha, ste_beta=ste_beta)
+
+
+def act_srm_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0):
+    r"""SRM-based activation rule, ANTLR appendix Algorithm 1 with V_dep (spec 3.2; official
+    lrule "Activation"). Rule name ``act_srm``.
+
+    For t = T-1..0 (outer), l = L..1 (inner), zero states at t = T::
+
+        dS^L[t] = dL_dS[t],   dS^l[t] = beta_I sum_j w^{l+1}_ij dI^{l+1}_j[t]           (C5)
+        dV[t]     = sigma(V[t]) dS[t]
+        dV_dep[t] = dV[t] + alpha_V (1 - S[t]) dV_dep[t+1]                              (C1)
+        dI[t]     = beta_V dV_dep[t] + alpha_I (1 - S[t]) dI[t+1]                        (C2)
+        dW^l = beta_I sum_{t,b} S^{l-1}[t] dI^l[t]^T,  db^l = beta_bias sum_{t,b} dV_dep^l[t]   (C3, C4)
+
+    = :func:`act_rnn_backward` without the reset-path terms of (R1) (appendix D); (C1)-(C5) are the
+    transpose of the frozen-reset linear map (W, b, S^{l-1}) -> V^l (spec 10.2 P-A3). S is used
+    arithmetically (exact on relaxed traces, P-A2).
+
+    Parameters
+    ----------
+    net, trace, dL_dS, return_adjoints, ste_alpha, ste_beta : as :func:`act_rnn_backward`.
+
+    Returns
+    -------
+    Gradients
+    """
+    return backward(net, trace, "act_srm", dL_dS, return_adjoints=return_adjoints,
+                    ste_alpha=ste_alpha, ste_beta=ste_beta)
+
+
+def act_slayer_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0):
+    r"""Activation rule with the official code's ungated "SLAYER" propagation style (spec 3.3).
+    Rule name ``act_slayer``; for comparison only (no official learning rule calls it).
+
+    As :func:`act_srm_backward` but (C1)/(C2) without the (1 - S) gates::
+
+        dV_dep[t] = dV[t] + alpha_V dV_dep[t+1],    dI[t] = beta_V dV_dep[t] + alpha_I dI[t+1]
+
+    i.e. the PSP kernel is treated as never cut by the neuron's own spikes. Equals ``act_srm`` for
+    every layer none of whose neurons fire (spec 10.2 P-A4).
+
+    Parameters
+    ----------
+    net, trace, dL_dS, return_adjoints, ste_alpha, ste_beta : as :func:`act_rnn_backward`.
+
+    Returns
+    -------
+    Gradients
+    """
+    return backward(net, trace, "act_slayer", dL_dS, return_adjoints=return_adjoints,
+                    ste_alpha=ste_alpha, ste_beta=ste_beta)
+
+
+_TIMING_DOC = r"""
+    vstar_mode : "code" (default) or "appendix"
+        Vstar[t] (spec 1.4, A7): "code" = V[t] - (1 - S[t-1]) V[t-1] (V[0] at t = 0), "appendix" =
+        V[t] - V[t-1] (V[-1] = 0). Both are floored at ``vstar_floor`` **[choice for "appendix"]**.
+    vstar_floor : float > 0, default 0.01
+        Vstar = max(Vstar, vstar_floor); keeps -dT / Vstar finite.
+    timing_tau_min : 0 (default) or -1
+        0: (T3) sums n = 0..n_max (official code). -1: adds the n = -1 term of the appendix listing
+        (spec A6), defined here as the effect of moving the presynaptic spike at t one step earlier on
+        V_j[t-1]: Tprop^{l-1}_i[t] -= eps_star[-1] sum_j w^l_ij dV^l_j[t-1], eps_star[-1] = eps[0]/2,
+        ungated (no spike of j can cut a window that starts at t-1), zero for t = 0. Because this makes
+        layer l-1 at t depend on layer l at t-1, the loops then run layers outer, time inner.
+    timing_impl : "aux" (default) or "explicit"
+        "aux": the O(1)-per-step traces E1/E2 of spec 3.4. "explicit": the causal sums of (T3) with
+        eps_star from the untruncated kernel (eps[T] included, spec 1.4), O(T) per step: a slow
+        reference for tests."""
+
+
+def timing_backward(net, trace, dL_dt=None, *, return_adjoints=False, vstar_mode="code", vstar_floor=0.01,
+                    timing_tau_min=0, timing_impl="aux", timing_penalty=0.0):
+    r"""Timing-based rule, ANTLR appendix Algorithm 2 (spec 3.4; official lrule "Timing").
+    Rule name ``timing``.
+
+    For t = T-1..0 (outer), l = L..1 (inner), zero states at t = T::
+
+        dT^L[t] = dL_dt[t] if S^L[t] = 1 else 0;   dT^l[t] = [S^l[t] = 1] Tprop^l[t]      (T1)
+        dV[t]   = -dT[t] / Vstar[t] if S[t] = 1 else 0                                  (T2)
+        (C1), (C2), (C3), (C4) as in :func:`act_srm_backward`
+        Tprop^{l-1}_i[t] = -sum_j w^l_ij sum_{n=0}^{n_max(j,t)} eps_star[n] dV^l_j[t+n]   (T3)
+
+    n_max(j,t): largest n such that j does not fire in t..t+n-1 (window ends at T-1);
+    eps_star[n] = (eps[n+1] - eps[n-1]) / 2 of the untruncated kernel. (T3) is computed by the
+    auxiliary traces (g[t] = 0 if S[t] = 1 else 1; spec 3.4)::
+
+        E1[t] = g[t] (dV[t+1]/2 + alpha_V E1[t+1]) - alpha_V dV[t]/2
+        E2[t] = alpha_I g[t] E2[t+1] - beta_V alpha_I dV[t]/2 + beta_V E1[t]
+        Tprop^{l-1}_i[t] = beta_I sum_j w^l_ij E2^l_j[t]
+
+    Timing penalty (official code, spec 3.4, A11), all layers including the output, weights only,
+    applied here (i.e. before any clipping)::
+
+        dW^l_ij -= (timing_penalty / N_{l-1}) * mean_b [neuron j of layer l never fired in sample b]
+
+    Parameters
+    ----------
+    net : Network (ANTLR model)
+    trace : Trace, ``snnref.forward(net, x)`` with S in {0, 1}
+    dL_dt : array (T_sim, B, N_out) or None (zeros); only its entries at output spikes are used.
+    return_adjoints : bool, see :func:`antlr_family_backward` (adds "Tprop", "E1", "E2")
+    timing_penalty : float >= 0, default 0.0 (official "Timing" runs use 100)
+""" + _TIMING_DOC + r"""
+
+    Returns
+    -------
+    Gradients
+    """
+    return backward(net, trace, "timing", None, dL_dt, return_adjoints=return_adjoints, vstar_mode=vstar_mode,
+                    vstar_floor=vstar_floor, timing_tau_min=timing_tau_min, timing_impl=timing_impl,
+                    timing_penalty=timing_penalty)
+
+
+def antlr_backward(net, trace, dL_dS=None, dL_dt=None, *, return_adjoints=False, lambda_act=1.0, lambda_tim=1.0,
+                   ste_alpha=1.0, ste_beta=3.0, vstar_mode="code", vstar_floor=0.01, timing_tau_min=0,
+                   timing_impl="aux"):
+    r"""ANTLR: combined activation- and timing-based rule, ANTLR appendix Algorithm 3 (spec 3.5;
+    official lrule "ANTLR"). Rule name ``antlr``.
+
+    For t = T-1..0 (outer), l = L..1 (inner), zero states at t = T::
+
+        l = L:  dS^L[t] = dL_dS[t],  dT^L[t] = dL_dt[t] [S^L[t] = 1]
+        l < L:  dS^l[t] = (C5) from layer l+1,  dT^l[t] = [S^l[t] = 1] Tprop^l[t]   (T1, T3 / E1-E2)
+        dV[t] = lambda_act sigma(V[t]) dS[t] + lambda_tim (-dT[t] / Vstar[t]) [S[t] = 1]
+        (C1), (C2), gradients (C3), (C4); E1/E2 from the COMBINED dV (cross terms between the
+        activation and timing paths appear below the top layer).
+
+    antlr(lambda_act=1, lambda_tim=0) == act_srm and antlr(0, 1) == timing without penalty
+    (spec 10.3 P-T3). No timing penalty (official code).
+
+    Parameters
+    ----------
+    net : Network (ANTLR model)
+    trace : Trace, ``snnref.forward(net, x)`` with S in {0, 1}
+    dL_dS : array (T_sim, B, N_out) or None (zeros)
+    dL_dt : array (T_sim, B, N_out) or None (zeros); only entries at output spikes are used.
+    return_adjoints : bool, see :func:`antlr_family_backward`
+    lambda_act, lambda_tim : float, default 1, 1 (hard-coded in the official code, spec A9)
+    ste_alpha, ste_beta : float >= 0, surrogate sigma(v) = ste_alpha exp(-ste_beta |v - theta|)
+""" + _TIMING_DOC + r"""
+
+    Returns
+    -------
+    Gradients
+    """
+    return backward(net, trace, "antlr", dL_dS, dL_dt, return_adjoints=return_adjoints, lambda_act=lambda_act,
+                    lambda_tim=lambda_tim, ste_alpha=ste_alpha, ste_beta=ste_beta, vstar_mode=vstar_mode,
+                    vstar_floor=vstar_floor, timing_tau_min=timing_tau_min, timing_impl=timing_impl)
