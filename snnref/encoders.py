@@ -48,7 +48,7 @@ def _pixels(images, float32):
         check_finite(arr, "images")
         if arr.min() < 0 or arr.max() > 1:
             raise ValueError(
-                f"float images must lie in [0, 1]; got values in [{arr.min()!r}, {arr.max()!r}]. "
+                f"float images must lie in [0, 1]; got values in [{float(arr.min())!r}, {float(arr.max())!r}]. "
                 "Pass uint8 intensities 0..255 or divide by 255 first."
             )
         return arr.astype(ftype)
