@@ -63,7 +63,8 @@ def _atomic_write(path, write_fn):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(
-            f"directory {directory!r} does not exist; create it (os.makedirs) before writing {os.path.basename(path)!r}."
+            f"directory {directory!r} does not exist; create it (os.makedirs) before writing "
+            f"{os.path.basename(path)!r}."
         )
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     os.close(fd)
@@ -289,7 +290,8 @@ def save_checkpoint(path, *, weights, biases, optimizer_state, rng_state, config
         rng_state = rng_state.bit_generator.state
     if rng_state is not None and not isinstance(rng_state, dict):
         raise TypeError(
-            f"rng_state must be the dict rng.bit_generator.state (or a numpy Generator); got {type(rng_state).__name__}."
+            "rng_state must be the dict rng.bit_generator.state (or a numpy Generator); "
+            f"got {type(rng_state).__name__}."
         )
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict; got {type(config).__name__}.")

@@ -40,7 +40,8 @@ def _check_sizes(sizes):
         out.append(int(n))
     if len(out) < 2:
         raise ValueError(
-            f"sizes must list at least 2 layers (input and one spiking layer), e.g. [784, 800, 10]; got {list(sizes)!r}."
+            "sizes must list at least 2 layers (input and one spiking layer), e.g. [784, 800, 10]; "
+            f"got {list(sizes)!r}."
         )
     return out
 

@@ -51,7 +51,9 @@ def _check_params(params):
         if p.dtype not in (np.float64, np.float32):
             raise TypeError(f"params[{i}] must be float64 or float32; got dtype {p.dtype}. Use .astype(np.float64).")
         if not p.flags.writeable:
-            raise ValueError(f"params[{i}] is read-only; the optimiser updates parameters in place. Pass a writeable copy.")
+            raise ValueError(
+                f"params[{i}] is read-only; the optimiser updates parameters in place. Pass a writeable copy."
+            )
         if id(p) in seen:
             raise ValueError(f"params[{i}] is the same array as params[{seen[id(p)]}]; pass each parameter once.")
         seen[id(p)] = i
@@ -104,7 +106,9 @@ class Optimizer:
             if g.dtype.kind != "f":
                 raise TypeError(f"grads[{i}] must be a floating array; got dtype {g.dtype}.")
             if g.shape != p.shape:
-                raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape {p.shape}; they must match.")
+                raise ValueError(
+                    f"grads[{i}] has shape {g.shape} but params[{i}] has shape {p.shape}; they must match."
+                )
             V.check_finite(g, f"grads[{i}]")
             out.append(g.astype(p.dtype, copy=False))
         return out

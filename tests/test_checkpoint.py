@@ -281,7 +281,8 @@ def test_hdf5_but_not_a_checkpoint_or_wrong_version(tmp_path, rng):
     with h5py.File(p, "a") as f:
         del f["optimizer_state"]
         del f.attrs["rng_state"]
-    with pytest.raises(CheckpointError, match=r"lacks \['optimizer_state', 'rng_state'\], required by format version 1"):
+    msg = r"lacks \['optimizer_state', 'rng_state'\], required by format version 1"
+    with pytest.raises(CheckpointError, match=msg):
         load_checkpoint(p)
 
 
