@@ -55,7 +55,11 @@ def as_float_array(x, name, *, ndim=None, dtype=np.float64, allow_int=False):
         raise ValueError(f"{name} must have {ndim} dimensions; got shape {arr.shape} ({arr.ndim} dimensions).")
     if kind == "f":
         check_finite(arr, name)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow of the cast is reported just below
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if kind == "f" and out.dtype != arr.dtype:
+        check_finite(out, f"{name} (converted to {np.dtype(dtype).name}, values beyond its range overflow)")
+    return out
 
 
 def check_binary(arr, name):
@@ -64,7 +68,7 @@ def check_binary(arr, name):
     if bad.any():
         idx = _first_bad_index(bad)
         raise ValueError(
-            f"{name} must contain only 0 and 1 (spikes); found {arr[idx]!r} at index {idx}. "
+            f"{name} must contain only 0 and 1 (spikes); found {arr[idx].item()!r} at index {idx}. "
             "Encode real-valued input as spikes first (see snnref.encoders), or use a TSSL-BP model, "
             "which accepts real-valued input currents."
         )
