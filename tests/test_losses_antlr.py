@@ -129,7 +129,9 @@ def matrix_spike_train(S, tgt, kappa, E):
         conv = np.concatenate([np.convolve(diff[:, c], kappa), np.zeros(T + E)])[:T + E]
         np.testing.assert_allclose(conv, D[:, c], rtol=RTOL, atol=ATOL)
     c = 2 / (T * B)
-    return ((D ** 2).sum() / (T * B), (c * M.T @ D).reshape(S.shape), (-c * S.reshape(T, -1) * (Mst.T @ D)).reshape(S.shape))
+    dS = (c * M.T @ D).reshape(S.shape)
+    dT = (-c * S.reshape(T, -1) * (Mst.T @ D)).reshape(S.shape)
+    return (D ** 2).sum() / (T * B), dS, dT
 
 
 @given(shapes, seeds, st.sampled_from([0.0, 0.3, 0.9, 0.95]), st.sampled_from([None, 0, 3, "official"]))
