@@ -1,9 +1,7 @@
 """TSSL-BP backward rule (spec 4, properties P-S1, P-S2, P-S4 (spike steps), P-S5, P-F3, P-F4)."""
-from functools import partial
-
 import numpy as np
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import naive_tsslbp as naive
@@ -295,7 +293,7 @@ def test_deterministic_and_batch_independent():
         np.testing.assert_allclose(sum(p[l] for p in parts), g1.dW[l], rtol=1e-12, atol=1e-12)
 
 
-def test_dispatch_and_loss_pipeline(rng):
+def test_dispatch_and_loss_pipeline():
     """snnref.backward(..., "tsslbp") with a kernel loss; wrong model / missing dL_da are rejected."""
     case = make_case(1, 5, 2, [4, 5, 3], 5.0, 3.0, 1.0)
     loss = snnref.losses.psp_kernel(case.trace, [0, 2])

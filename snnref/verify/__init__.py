@@ -31,6 +31,10 @@ _WHERE = {
     "grad_dot": "antlr",
     "random_direction": "antlr",
     # TSSL-BP (spec 10.5): entries of snnref/verify/tsslbp.py go here
+    "tssl_tangent_layer": "tsslbp",
+    "tssl_logistic_g": "tsslbp",
+    "tssl_surrogate_loss": "tsslbp",
+    "tssl_surrogate_gradient_fd": "tsslbp",
 }
 
 __all__ = sorted(_WHERE)

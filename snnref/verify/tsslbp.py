@@ -44,10 +44,10 @@ import math
 
 import numpy as np
 
-__all__ = ["tangent_layer", "logistic_g", "surrogate_loss", "surrogate_gradient_fd"]
+__all__ = ["tssl_tangent_layer", "tssl_logistic_g", "tssl_surrogate_loss", "tssl_surrogate_gradient_fd"]
 
 
-def logistic_g(u, theta):
+def tssl_logistic_g(u, theta):
     """g(u) = 1/(1 + exp(-(u - theta)/0.2)) with linear continuation beyond |theta - u|/0.2 = 8.
 
     Its derivative is the warm-up slope f(u) of spec 4.3 everywhere (the exponent clamp included).
@@ -62,7 +62,7 @@ def logistic_g(u, theta):
     return 1.0 / (1.0 + e) + f_edge * (u - u_edge)
 
 
-def tangent_layer(x, layer, tau_m, tau_s, theta, *, tssl_inv_du_max=8.0, warmup=False):
+def tssl_tangent_layer(x, layer, tau_m, tau_s, theta, *, tssl_inv_du_max=8.0, warmup=False):
     """Tangent trace atil (T, B, N) of one layer for input currents ``x`` (T, B, N) (module docstring).
 
     ``layer`` is the frozen :class:`snnref.LayerTrace` (I = x0, u, du, S, a used).
@@ -97,12 +97,12 @@ def tangent_layer(x, layer, tau_m, tau_s, theta, *, tssl_inv_du_max=8.0, warmup=
                 atil[t_k:, b, j] -= eps_s[: T - t_k] * shift
                 t_prev, shift_prev = t_k, shift
             for t in np.flatnonzero(warm):
-                dg = logistic_g(u0[t, b, j] + x[t, b, j] - x0[t, b, j], theta) - logistic_g(u0[t, b, j], theta)
+                dg = tssl_logistic_g(u0[t, b, j] + x[t, b, j] - x0[t, b, j], theta) - tssl_logistic_g(u0[t, b, j], theta)
                 atil[t:, b, j] += eps_s[: T - t] * dg
     return atil
 
 
-def surrogate_loss(net, trace, dL_da, weights, *, warmup=False, tssl_inv_du_max=8.0):
+def tssl_surrogate_loss(net, trace, dL_da, weights, *, warmup=False, tssl_inv_du_max=8.0):
     """Ltil(weights) = sum E (atil^L - a^L), composed layer by layer (module docstring).
 
     Its gradient at ``weights = net.weights`` equals ``snnref.backward(net, trace, "tsslbp",
@@ -112,13 +112,13 @@ def surrogate_loss(net, trace, dL_da, weights, *, warmup=False, tssl_inv_du_max=
     a = np.asarray(trace.a0, dtype=np.float64)
     for l, W in enumerate(weights):
         x = np.einsum("tbi,ij->tbj", a, np.asarray(W, dtype=np.float64))
-        a = tangent_layer(x, trace.layers[l], m.tau_m, m.tau_s, m.theta,
+        a = tssl_tangent_layer(x, trace.layers[l], m.tau_m, m.tau_s, m.theta,
                           tssl_inv_du_max=tssl_inv_du_max, warmup=warmup)
     return float(np.sum(np.asarray(dL_da, dtype=np.float64) * (a - trace.output.a)))
 
 
-def surrogate_gradient_fd(net, trace, dL_da, *, h=1e-6, warmup=False, tssl_inv_du_max=8.0):
-    """Central finite-difference gradient of :func:`surrogate_loss` w.r.t. every weight (small nets only)."""
+def tssl_surrogate_gradient_fd(net, trace, dL_da, *, h=1e-6, warmup=False, tssl_inv_du_max=8.0):
+    """Central finite-difference gradient of :func:`tssl_surrogate_loss` w.r.t. every weight (small nets only)."""
     W0 = [np.asarray(w, dtype=np.float64).copy() for w in net.weights]
     grads = []
     for l, W in enumerate(W0):
@@ -128,7 +128,7 @@ def surrogate_gradient_fd(net, trace, dL_da, *, h=1e-6, warmup=False, tssl_inv_d
             for sign in (1.0, -1.0):
                 Ws = [w.copy() for w in W0]
                 Ws[l][idx] += sign * h
-                vals.append(surrogate_loss(net, trace, dL_da, Ws, warmup=warmup, tssl_inv_du_max=tssl_inv_du_max))
+                vals.append(tssl_surrogate_loss(net, trace, dL_da, Ws, warmup=warmup, tssl_inv_du_max=tssl_inv_du_max))
             g[idx] = (vals[0] - vals[1]) / (2 * h)
         grads.append(g)
     return grads
