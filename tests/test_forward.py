@@ -7,7 +7,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import naive_forward as naive
-from strategies import Case, antlr_models, cases, network_for, spike_raster
+from strategies import Case, antlr_models, cases
 from snnref import Network, NeuronModel, forward
 
 RTOL = 1e-12  # float64 kernel vs oracle / form vs form (spec 10: exact up to rounding)

@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import naive_forward as naive
-from strategies import cases, network_for, positive, spike_raster, tsslbp_models
+from strategies import cases, network_for, spike_raster, tsslbp_models
 from snnref import Network, NeuronModel, forward
 
 RTOL = 1e-12

@@ -193,5 +193,5 @@ def test_tssl_warmup_surrogate_is_logistic_slope(d, theta):
     logistic = lambda z: 1.0 / (1.0 + math.exp(-(z - theta) / 0.2))  # noqa: E731
     fd = (logistic(u + h) - logistic(u - h)) / (2 * h)
     assert float(tssl_warmup_surrogate(u, theta)) == pytest.approx(fd, rel=1e-6, abs=1e-9)
-    assert float(tssl_warmup_surrogate(theta + d, theta)) == pytest.approx(float(tssl_warmup_surrogate(theta - d, theta)),
-                                                                          rel=1e-12)
+    mirrored = float(tssl_warmup_surrogate(theta - d, theta))
+    assert float(tssl_warmup_surrogate(theta + d, theta)) == pytest.approx(mirrored, rel=1e-12)
