@@ -7,6 +7,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import naive_forward as naive
+from conftest import all_threads
 from strategies import Case, antlr_models, cases
 from snnref import Network, NeuronModel, forward
 
@@ -16,16 +17,6 @@ F32_MARGIN = 1e-3  # float32 comparisons only on draws with |V - theta| > this (
 TIE = 1e-9  # draws with |V - theta| below this are excluded (a rounding difference could flip a spike)
 #: the central equivalence checks run 3x the profile's number of examples (they are cheap)
 more = settings(max_examples=3 * settings.default.max_examples)
-
-
-@pytest.fixture(autouse=True)
-def _one_numba_thread():
-    """Run the batch-parallel kernels on one thread: on a loaded machine every parallel launch of a
-    tiny problem can wait for a time slice (~30 ms); results are identical (test_deterministic)."""
-    n = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(n)
 
 
 def assert_close(actual, desired, rtol=RTOL, name=""):
@@ -279,10 +270,6 @@ def test_float32_agrees_with_float64(case):
 
 
 # ------------------------------------------------------------------------------ determinism
-def _all_threads():
-    return numba.config.NUMBA_NUM_THREADS
-
-
 def assert_traces_identical(a, b):
     np.testing.assert_array_equal(a.x, b.x)
     if a.a0 is not None:
@@ -300,7 +287,7 @@ def test_deterministic(case):
     equal to the runs one sample at a time."""
     a = forward(case.net, case.x)
     assert_traces_identical(a, forward(case.net, case.x))
-    numba.set_num_threads(_all_threads())
+    numba.set_num_threads(all_threads())
     assert_traces_identical(a, forward(case.net, case.x))
     assert_traces_identical(a, forward(case.net, case.x))
     numba.set_num_threads(1)
@@ -316,7 +303,7 @@ def test_deterministic_large_batch(rng):
     net = Network([rng.normal(0.5, 1.0, (6, 7)), rng.normal(0.5, 1.0, (7, 4))], None, m)
     x = (rng.random((40, 16, 6)) < 0.3).astype(np.float64)
     one = forward(net, x)
-    numba.set_num_threads(_all_threads())
+    numba.set_num_threads(all_threads())
     a, b = forward(net, x), forward(net, x)
     assert_traces_identical(a, b)
     assert_traces_identical(a, one)

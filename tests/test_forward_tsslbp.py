@@ -1,5 +1,4 @@
 """TSSL-BP forward (spec 2.1-2.3; properties P-F3 and P-F4 of spec 10.1)."""
-import numba
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -12,16 +11,6 @@ from snnref import Network, NeuronModel, forward
 RTOL = 1e-12
 TIE = 1e-9
 more = settings(max_examples=3 * settings.default.max_examples)
-
-
-@pytest.fixture(autouse=True)
-def _one_numba_thread():
-    """Run the batch-parallel kernels on one thread: on a loaded machine every parallel launch of a
-    tiny problem can wait for a time slice (~30 ms); results are identical (test_deterministic)."""
-    n = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(n)
 
 
 def assert_close(actual, desired, rtol=RTOL, name=""):

@@ -2,7 +2,6 @@
 properties P-K1 and P-K2 of spec 10.1)."""
 import math
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -16,16 +15,6 @@ from snnref.neuron import eps, eps_star, eps_star_minus1, sigma, tssl_warmup_sur
 
 RTOL = 1e-12
 open_alphas = st.floats(0.01, 0.99)
-
-
-@pytest.fixture(autouse=True)
-def _one_numba_thread():
-    """Run the batch-parallel kernels on one thread: on a loaded machine every parallel launch of a
-    tiny problem can wait for a time slice (~30 ms); results are identical (test_deterministic)."""
-    n = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(n)
 
 
 # ------------------------------------------------------------------------------ P-K1
