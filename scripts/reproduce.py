@@ -18,7 +18,6 @@ Usage::
                                 [--validation-limit N] [--out runs/reproduction] [--results results] [--resume]
 """
 import argparse
-import json
 import os
 import platform
 import sys

@@ -163,7 +163,8 @@ def _print_result(metrics, run_dir):
         out.write(f"final test accuracy (epoch {last['epoch']}, {metrics.get('test_samples')} test samples): {accs}\n")
         best = summ.get("best", {})
         out.write(f"best model: epoch {summ.get('best_epoch')} selected by {summ.get('selected_on')} "
-                  f"accuracy ({summ.get('selection')}), test accuracy {100 * best.get('test_accuracy', float('nan')):.2f}%")
+                  f"accuracy ({summ.get('selection')}), "
+                  f"test accuracy {100 * best.get('test_accuracy', float('nan')):.2f}%")
         if summ.get("best_test_accuracy_over_epochs") is not None:
             out.write(f"; best test accuracy over epochs {100 * summ['best_test_accuracy_over_epochs']:.2f}%")
         out.write("\n")
@@ -218,7 +219,8 @@ def _cmd_eval(args):
     if accs:
         lines.append("test accuracy: " + ", ".join(accs))
     lines.append(f"test loss: {res['loss']:.6f}")
-    lines.append(f"spikes/sample: {res['spikes_per_sample']:.1f} total, {res['necessary_spikes_per_sample']:.1f} necessary")
+    lines.append(f"spikes/sample: {res['spikes_per_sample']:.1f} total, "
+                 f"{res['necessary_spikes_per_sample']:.1f} necessary")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -227,7 +229,8 @@ def _cmd_presets(args):
     for name in list_presets():
         cfg = load_preset(name)
         sizes = "-".join(str(s) for s in ["in"] + cfg.hidden + ["out"])
-        sys.stdout.write(f"{name:26s} {cfg.rule:8s} {cfg.loss:12s} {cfg.dataset}/{cfg.encoding if cfg.dataset in ('mnist', 'fashion_mnist') else '-'}"
+        enc = cfg.encoding if cfg.dataset in ("mnist", "fashion_mnist") else "-"
+        sys.stdout.write(f"{name:26s} {cfg.rule:8s} {cfg.loss:12s} {cfg.dataset}/{enc}"
                          f"  {sizes}  T={cfg.T}  epochs={cfg.epochs}\n")
     return 0
 

@@ -212,7 +212,8 @@ class TrainConfig:
     def from_dict(cls, data, *, source="config"):
         """Build and validate a config from a mapping; unknown keys raise :class:`ConfigError`."""
         if not isinstance(data, dict):
-            raise ConfigError(f"{source} must be a JSON object (mapping of option names to values); got {type(data).__name__}.")
+            raise ConfigError(f"{source} must be a JSON object (mapping of option names to values); "
+                              f"got {type(data).__name__}.")
         valid = cls.field_names()
         clean = {k: v for k, v in data.items() if not str(k).startswith("_")}
         unknown = sorted(k for k in clean if k not in valid)
@@ -231,9 +232,11 @@ class TrainConfig:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
         except FileNotFoundError:
-            raise ConfigError(f"config file {str(path)!r} does not exist. Pass an existing JSON file or use --preset.") from None
+            raise ConfigError(f"config file {str(path)!r} does not exist. "
+                              "Pass an existing JSON file or use --preset.") from None
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"config file {str(path)!r} is not valid JSON: {exc}. Fix the file (a JSON object of options).") from None
+            raise ConfigError(f"config file {str(path)!r} is not valid JSON: {exc}. "
+                              "Fix the file (a JSON object of options).") from None
         return cls.from_dict(data, source=f"config file {str(path)!r}")
 
     def replace(self, **changes):
@@ -298,8 +301,11 @@ class TrainConfig:
             setattr(self, name, v)
             if v != v or v in (float("inf"), float("-inf")):
                 err(f"{name} must be finite; got {v}.")
-            if (lo is not None and (v < lo or (lo_open and v == lo))) or (hi is not None and (v > hi or (hi_open and v == hi))):
-                rng = f"{'(' if lo_open else '['}{'-inf' if lo is None else lo:}, {'inf' if hi is None else hi}{')' if hi_open else ']'}"
+            below = lo is not None and (v < lo or (lo_open and v == lo))
+            above = hi is not None and (v > hi or (hi_open and v == hi))
+            if below or above:
+                left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+                rng = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
                 err(f"{name} must be in {rng}; got {v}.")
 
         def boolean(name):
@@ -324,7 +330,8 @@ class TrainConfig:
         real("task_input_rate", lo=0, hi=1)
         integer("task_n_target_spikes", lo=0)
         integer("task_steps_per_epoch", lo=1)
-        if not isinstance(self.hidden, (list, tuple)) or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
+        if not isinstance(self.hidden, (list, tuple)) or any(
+                isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
             err(f"hidden must be a list of positive integers (hidden layer sizes, [] for none); got {self.hidden!r}.")
         self.hidden = list(self.hidden)
         choice("neuron", NEURONS)
@@ -405,7 +412,8 @@ class TrainConfig:
             err("the static (analog current) encoding needs a TSSL-BP model; ANTLR neurons take spikes. "
                 "Use encoding 'latency' or 'rate'.")
         if self.min_target_spikes > self.max_target_spikes:
-            err(f"min_target_spikes ({self.min_target_spikes}) must be <= max_target_spikes ({self.max_target_spikes}).")
+            err(f"min_target_spikes ({self.min_target_spikes}) must be <= max_target_spikes "
+                f"({self.max_target_spikes}).")
         if self.init == "normal" and self.init_std is None:
             err("init 'normal' needs init_std (the standard deviation of the weights).")
         if self.validation_size and self.dataset == "spike_train_task":
@@ -414,7 +422,8 @@ class TrainConfig:
             self.selection = ("psp" if self.family == "tsslbp" else
                               "count" if self.loss == "count" else "first")
         if self.family == "tsslbp" and self.selection != "psp":
-            err(f"selection {self.selection!r} needs spike read-outs of the ANTLR family; TSSL-BP runs use 'psp' (spec 5.7).")
+            err(f"selection {self.selection!r} needs spike read-outs of the ANTLR family; "
+                "TSSL-BP runs use 'psp' (spec 5.7).")
         if self.family == "antlr" and self.selection == "psp":
             err("selection 'psp' is the TSSL-BP read-out; use 'first' or 'count' for ANTLR-family rules.")
         return self

@@ -94,7 +94,8 @@ def load_data(cfg):
     if cfg.dataset == "nmnist":
         root = cfg.data_dir
         if root is None:
-            raise RunError("dataset 'nmnist' needs data_dir (the N-MNIST root directory); it is not shipped with snnref.")
+            raise RunError("dataset 'nmnist' needs data_dir (the N-MNIST root directory); "
+                           "it is not shipped with snnref.")
         T = cfg.T
         tr_x, tr_y = data.load_nmnist(root, "train", binning=cfg.nmnist_binning, T=T)
         te_x, te_y = data.load_nmnist(root, "test", binning=cfg.nmnist_binning, T=T, limit=cfg.test_limit)
@@ -107,7 +108,8 @@ def load_data(cfg):
     val = None
     if cfg.validation_size:
         if cfg.validation_size >= len(train):
-            raise RunError(f"validation_size ({cfg.validation_size}) must be smaller than the training set ({len(train)}).")
+            raise RunError(f"validation_size ({cfg.validation_size}) must be smaller than the training set "
+                           f"({len(train)}).")
         perm = np.random.default_rng([cfg.seed, 2]).permutation(len(train))
         val = _limit(train.take(np.sort(perm[:cfg.validation_size])), cfg.validation_limit)
         val.name = "validation"
@@ -296,7 +298,9 @@ def _check_resumable(saved, cfg):
 
 def _summary(cfg, history, selected_on):
     sel = cfg.selection
-    key = f"{selected_on}_accuracy_{sel}" if history and history[0].get(f"{selected_on}_accuracy_{sel}") is not None else None
+    key = f"{selected_on}_accuracy_{sel}"
+    if not history or history[0].get(key) is None:
+        key = None
     out = {"selection": sel, "selected_on": selected_on}
     if not history:
         return out
@@ -353,7 +357,8 @@ def train(cfg, run_dir, *, resume=False, callback=None):
             raise RunError(f"cannot resume: {last_path!r} does not exist (no completed epoch in {run_dir!r}). "
                            "Start the run without --resume.")
     elif os.path.exists(last_path) or os.path.exists(os.path.join(run_dir, "metrics.json")):
-        raise RunError(f"run directory {run_dir!r} already holds a run; use --resume to continue it or choose another --out.")
+        raise RunError(f"run directory {run_dir!r} already holds a run; use --resume to continue it "
+                       "or choose another --out.")
 
     train_set, val_set, test_set = load_data(cfg)
     net = build_network(cfg)
@@ -469,7 +474,8 @@ def evaluate_run(run_dir, checkpoint="best", test_limit=None, callback=None):
     cfg_path = os.path.join(run_dir, "config.json")
     path = os.path.join(run_dir, f"{checkpoint}.h5")
     if not os.path.exists(cfg_path):
-        raise RunError(f"{run_dir!r} is not a run directory: {cfg_path!r} is missing. Pass the --out directory of `snnref train`.")
+        raise RunError(f"{run_dir!r} is not a run directory: {cfg_path!r} is missing. "
+                       "Pass the --out directory of `snnref train`.")
     if not os.path.exists(path):
         raise RunError(f"{path!r} does not exist; the run has no completed epoch yet.")
     cfg = TrainConfig.from_json(cfg_path)
@@ -479,8 +485,6 @@ def evaluate_run(run_dir, checkpoint="best", test_limit=None, callback=None):
     net = build_network(cfg)
     for dst, src in zip(net.weights + net.biases, list(state["weights"]) + list(state["biases"])):
         dst[...] = np.asarray(src, dtype=net.dtype)
-    from . import data as _data  # noqa: F401  (fail early with the data error)
-
     *_, test = load_data(cfg.replace(validation_size=0, train_limit=1) if cfg.dataset != "spike_train_task" else cfg)
     out = evaluate(net, cfg, test, callback, "test")
     out["epoch"] = int(state["epoch"])
