@@ -40,6 +40,7 @@ Activation rules use S arithmetically (``1 - S`` gates, ``S`` as multiplier in (
 exact on traces with real-valued S in [0, 1] (relaxed models, spec 10.2). The timing parts (dT, Vstar,
 E1/E2 gating) use the spike test ``S == 1``.
 """
+import numba
 import numpy as np
 
 from .. import _validate as Vd
@@ -57,11 +58,12 @@ __all__ = [
     "RULE_OPTIONS",
 ]
 
-_SURR = {"ste_alpha": 1.0, "ste_beta": 3.0}
+_SURR = {"ste_alpha": 1.0, "ste_beta": 3.0, "impl": "fast"}
 _TIM = {"vstar_mode": "code", "vstar_floor": 0.01, "timing_tau_min": 0, "timing_impl": "aux"}
 
 #: rule -> {option name: default}. ``ste_alpha``/``ste_beta`` are accepted by every rule (``timing``
 #: uses no surrogate and ignores them), so one surrogate setting can be passed to all rules.
+#: ``impl`` ("fast" default, or "reference") selects the implementation (see the module docstring).
 RULE_OPTIONS = {
     "act_rnn": dict(_SURR),
     "act_srm": dict(_SURR),
@@ -231,7 +233,165 @@ def _bias_grad_kernel(D, d_off, N, db):
                 db[j] += D[t, b, d_off + j]
 
 
+@parallel_kernel
+def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
+                       alpha_I, alpha_V, beta_V, theta, ste_alpha, ste_beta, lam_act, lam_tim,
+                       vstar_code, vstar_floor, explicit, es_over_bI, vs_n,
+                       store_adj, store_dV, store_E2,
+                       dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c, db):
+    """Kernel of the fast path of :func:`antlr_family_backward`: all steps of ONE layer.
+
+    Per sample b only the compact rows t = t_end[b] .. 0 (row index rowidx[t, b]); the states at
+    t_end[b] + 1 are zero. Neurons are independent within a layer, so the work is split into blocks
+    of ``blk`` neurons (one prange iteration each, no shared writes). The arithmetic per neuron and
+    step is the reference kernel's, with the [t+1] states kept in block-local carries of the array
+    dtype (the values the reference re-reads from its arrays). db accumulates sum_t,b dV_dep (float64).
+    """
+    T, B, N = V.shape
+    use_act = mode != 3
+    use_tim = mode == 3 or mode == 4
+    gated = mode != 1
+    rnn = mode == 2
+    nblk = (N + blk - 1) // blk
+    for k in prange(nblk):
+        j0 = k * blk
+        j1 = min(N, j0 + blk)
+        c_dV = np.zeros(blk, dtype=dI_c.dtype)
+        c_dVdep = np.zeros(blk, dtype=dI_c.dtype)
+        c_dI = np.zeros(blk, dtype=dI_c.dtype)
+        c_E1 = np.zeros(blk, dtype=dI_c.dtype)
+        c_E2 = np.zeros(blk, dtype=dI_c.dtype)
+        acc_db = np.zeros(blk, dtype=np.float64)
+        for b in range(B):
+            te = t_end[b]
+            for jj in range(blk):
+                c_dV[jj] = 0.0
+                c_dVdep[jj] = 0.0
+                c_dI[jj] = 0.0
+                c_E1[jj] = 0.0
+                c_E2[jj] = 0.0
+            for t in range(te, -1, -1):
+                r = rowidx[t, b]
+                for j in range(j0, j1):
+                    jj = j - j0
+                    s = S[t, b, j]
+                    v = V[t, b, j]
+                    spike = s == 1.0
+                    dV1 = c_dV[jj]
+                    dVdep1 = c_dVdep[jj]
+                    dI1 = c_dI[jj]
+                    dv = 0.0
+                    if use_act:
+                        if rnn:
+                            g = dS_c[r, j] - alpha_I * I[t, b, j] * dI1 - alpha_V * v * dV1
+                            inj = 0.0
+                            if g != 0.0:  # sigma(V) * 0 = 0: skip the exp
+                                inj = ste_alpha * np.exp(-ste_beta * abs(v - theta)) * g
+                            dv = inj + alpha_V * (1.0 - s) * dV1
+                        else:
+                            ds = dS_c[r, j]
+                            if ds != 0.0:
+                                dv = lam_act * (ste_alpha * np.exp(-ste_beta * abs(v - theta)) * ds)
+                    if use_tim:
+                        dt_ = 0.0
+                        if spike:
+                            dt_ = Tp_c[r, j]
+                            if t == 0:
+                                vs = v
+                            elif vstar_code:
+                                vs = v - (0.0 if S[t - 1, b, j] == 1.0 else V[t - 1, b, j])
+                            else:
+                                vs = v - V[t - 1, b, j]
+                            if vs < vstar_floor:
+                                vs = vstar_floor
+                            tim = -dt_ / vs
+                            if mode == 3:
+                                dv = tim
+                            else:
+                                dv = dv + lam_tim * tim
+                        if store_adj:
+                            dT_c[r, j] = dt_
+                    if rnn:
+                        dvdep = dv
+                        di = beta_V * dvdep + alpha_I * (1.0 - s) * dI1
+                    elif gated:
+                        dvdep = dv + alpha_V * (1.0 - s) * dVdep1
+                        di = beta_V * dvdep + alpha_I * (1.0 - s) * dI1
+                    else:
+                        dvdep = dv + alpha_V * dVdep1
+                        di = beta_V * dvdep + alpha_I * dI1
+                    # carries hold the dtype-rounded values, as the reference re-reads them
+                    c_dV[jj] = dv
+                    c_dVdep[jj] = dvdep
+                    c_dI[jj] = di
+                    acc_db[jj] += c_dVdep[jj]
+                    dI_c[r, j] = c_dI[jj]
+                    if store_dV:
+                        dV_c[r, j] = c_dV[jj]
+                    if store_adj:
+                        dVdep_c[r, j] = c_dVdep[jj]
+                    if use_tim:
+                        if not explicit:
+                            e1n = 0.0
+                            e2n = 0.0
+                            if t + 1 < T and not spike:
+                                e1n = c_E1[jj]
+                                e2n = c_E2[jj]
+                                e1 = 0.5 * dV1 + alpha_V * e1n - alpha_V * dv * 0.5
+                            else:
+                                e1 = -alpha_V * dv * 0.5
+                            c_E1[jj] = e1
+                            c_E2[jj] = alpha_I * e2n - beta_V * alpha_I * dv * 0.5 + beta_V * e1
+                        else:
+                            # explicit causal sums (slow reference, O(T) per step); dV = 0 after t_end
+                            a1 = 0.0
+                            a2 = 0.0
+                            for n in range(te + 1 - t):
+                                if n == 0:
+                                    dvn = dv
+                                else:
+                                    dvn = dV_c[rowidx[t + n, b], j]
+                                a1 -= vs_n[n] * dvn
+                                a2 -= es_over_bI[n] * dvn
+                                if S[t + n, b, j] == 1.0:
+                                    break
+                            c_E1[jj] = a1
+                            c_E2[jj] = a2
+                        if store_adj:
+                            E1_c[r, j] = c_E1[jj]
+                        if store_E2:
+                            E2_c[r, j] = c_E2[jj]
+        for j in range(j0, j1):
+            db[j] = acc_db[j - j0]
+
+
+@parallel_kernel
+def _fast_weight_grad_kernel(X, rt, rb, D, blk, g):
+    """g[i, :] += X[rt[r], rb[r], i] * D[r, :] over the compact rows r (ascending) and non-zero X.
+
+    Rows i are split into blocks of ``blk`` (one prange iteration each); every element of g is summed
+    in the order r = 0, 1, ... (= t ascending, then b ascending, as the reference kernel)."""
+    N_in = X.shape[2]
+    N = D.shape[1]
+    R = rt.shape[0]
+    nblk = (N_in + blk - 1) // blk
+    for k in prange(nblk):
+        i0 = k * blk
+        i1 = min(N_in, i0 + blk)
+        for r in range(R):
+            t = rt[r]
+            b = rb[r]
+            for i in range(i0, i1):
+                x = X[t, b, i]
+                if x != 0.0:
+                    for j in range(N):
+                        g[i, j] += x * D[r, j]
+
+
 # --------------------------------------------------------------------------------------- helpers
+IMPLS = ("fast", "reference")
+
+
 def _resolve_options(rule, options):
     allowed = RULE_OPTIONS[rule]
     Vd.check_options(options, allowed, f"rule {rule!r}")
@@ -239,6 +399,7 @@ def _resolve_options(rule, options):
     opt.update(options)
     opt["ste_alpha"] = Vd.check_scalar(opt["ste_alpha"], "ste_alpha", lo=0.0)
     opt["ste_beta"] = Vd.check_scalar(opt["ste_beta"], "ste_beta", lo=0.0)
+    Vd.check_choice(opt["impl"], "impl", IMPLS)
     if "vstar_mode" in opt:
         Vd.check_choice(opt["vstar_mode"], "vstar_mode", ("code", "appendix"))
         opt["vstar_floor"] = Vd.check_scalar(
@@ -307,26 +468,13 @@ def antlr_family_backward(net, trace, *, rule, dL_dS=None, dL_dt=None, dL_da=Non
     if dL_da is not None:
         raise ValueError(f"rule {rule!r} takes dL_dS and/or dL_dt; dL_da is for rule='tsslbp'.")
     opt = _resolve_options(rule, options)
-    m = net.model
-    dt = net.dtype
-    T, B = trace.T, trace.B
-    L = net.n_layers
-    sizes = np.array(net.sizes[1:], dtype=np.int64)
-    n_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
-    Ntot = int(sizes.sum())
-    w_sz = np.array([w.size for w in net.weights], dtype=np.int64)
-    w_off = np.concatenate(([0], np.cumsum(w_sz)[:-1])).astype(np.int64)
-    Wf = np.ascontiguousarray(np.concatenate([w.ravel() for w in net.weights]), dtype=dt)
-    Vp = _pack([lt.V for lt in trace.layers], dt)
-    Ip = _pack([lt.I for lt in trace.layers], dt)
-    Sp = _pack([lt.S for lt in trace.layers], dt)
-    n_out = net.sizes[-1]
-    zeros_out = None
-    if dL_dS is None or dL_dt is None:
-        zeros_out = np.zeros((T, B, n_out), dtype=dt)
-    dLdS = np.ascontiguousarray(dL_dS if dL_dS is not None else zeros_out, dtype=dt)
-    dLdt = np.ascontiguousarray(dL_dt if dL_dt is not None else zeros_out, dtype=dt)
+    impl = _fast_backward if opt["impl"] == "fast" else _reference_backward
+    dW, db, adjoints = impl(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt)
+    return Gradients(dW=dW, db=db, adjoints=adjoints, rule=rule, options=opt)
 
+
+def _scalars(m, rule, opt, T):
+    """Kernel mode code and the scalar settings shared by both implementations."""
     mode = _MODE[rule]
     use_tim = mode in (3, 4)
     tau_m1 = use_tim and opt["timing_tau_min"] == -1
@@ -346,15 +494,48 @@ def antlr_family_backward(net, trace, *, rule, dL_dS=None, dL_dt=None, dL_da=Non
     else:
         es_over_bI = np.zeros(1)
         vs_n = np.zeros(1)
+    return (mode, use_tim, tau_m1, explicit, vstar_code, vstar_floor, lam_act, lam_tim, es_m1,
+            np.ascontiguousarray(es_over_bI, dtype=np.float64), np.ascontiguousarray(vs_n, dtype=np.float64))
+
+
+def _timing_penalty(g, trace, l, N_in, penalty):
+    """dW^l -= (penalty / N_{l-1}) * fraction of samples in which neuron j never fired (spec 3.4)."""
+    S_l = trace.layers[l].S
+    silent = ~np.any(S_l == 1, axis=0)  # (B, N): no spike in the simulated window
+    g -= (penalty / N_in) * silent.mean(axis=0)[None, :]
+
+
+def _reference_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
+    """``impl="reference"``: the loop skeleton of spec 3.7 in one kernel over all layers packed along
+    the last axis (t = T-1..0 outer, l = L..1 inner, every step of every sample), then (C3), (C4)."""
+    m = net.model
+    dt = net.dtype
+    T, B = trace.T, trace.B
+    L = net.n_layers
+    sizes = np.array(net.sizes[1:], dtype=np.int64)
+    n_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    Ntot = int(sizes.sum())
+    w_sz = np.array([w.size for w in net.weights], dtype=np.int64)
+    w_off = np.concatenate(([0], np.cumsum(w_sz)[:-1])).astype(np.int64)
+    Wf = np.ascontiguousarray(np.concatenate([w.ravel() for w in net.weights]), dtype=dt)
+    Vp = _pack([lt.V for lt in trace.layers], dt)
+    Ip = _pack([lt.I for lt in trace.layers], dt)
+    Sp = _pack([lt.S for lt in trace.layers], dt)
+    n_out = net.sizes[-1]
+    zeros_out = None
+    if dL_dS is None or dL_dt is None:
+        zeros_out = np.zeros((T, B, n_out), dtype=dt)
+    dLdS = np.ascontiguousarray(dL_dS if dL_dS is not None else zeros_out, dtype=dt)
+    dLdt = np.ascontiguousarray(dL_dt if dL_dt is not None else zeros_out, dtype=dt)
+    mode, use_tim, tau_m1, explicit, vstar_code, vstar_floor, lam_act, lam_tim, es_m1, es_over_bI, vs_n = \
+        _scalars(m, rule, opt, T)
 
     shape = (T, B, Ntot)
     dS, dV, dVdep, dI, dT, Tprop, E1, E2 = (np.zeros(shape, dtype=dt) for _ in range(8))
     _antlr_family_kernel(Vp, Ip, Sp, dLdS, dLdt, Wf, w_off, n_off, sizes, mode, bool(tau_m1),
                          m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.theta, opt["ste_alpha"], opt["ste_beta"],
                          lam_act, lam_tim, bool(vstar_code), vstar_floor, bool(tau_m1), es_m1,
-                         bool(explicit), np.ascontiguousarray(es_over_bI, dtype=np.float64),
-                         np.ascontiguousarray(vs_n, dtype=np.float64),
-                         dS, dV, dVdep, dI, dT, Tprop, E1, E2)
+                         bool(explicit), es_over_bI, vs_n, dS, dV, dVdep, dI, dT, Tprop, E1, E2)
 
     dW, db = [], []
     for l in range(L):
@@ -371,9 +552,7 @@ def antlr_family_backward(net, trace, *, rule, dL_dS=None, dL_dt=None, dL_da=Non
         _bias_grad_kernel(dVdep, int(n_off[l]), N, gb)
         gb *= m.beta_bias
         if rule == "timing" and opt["timing_penalty"] != 0.0:
-            S_l = trace.layers[l].S
-            silent = ~np.any(S_l == 1, axis=0)  # (B, N): no spike in the simulated window
-            g -= (opt["timing_penalty"] / N_in) * silent.mean(axis=0)[None, :]
+            _timing_penalty(g, trace, l, N_in, opt["timing_penalty"])
         dW.append(g.astype(dt))
         db.append(gb.astype(dt))
 
@@ -386,7 +565,124 @@ def antlr_family_backward(net, trace, *, rule, dL_dS=None, dL_dt=None, dL_da=Non
         for l in range(L):
             o, N = int(n_off[l]), int(sizes[l])
             adjoints.append({k: np.ascontiguousarray(a[:, :, o:o + N]) for k, a in names.items()})
-    return Gradients(dW=dW, db=db, adjoints=adjoints, rule=rule, options=opt)
+    return dW, db, adjoints
+
+
+def _block(n):
+    """Neurons per parallel work item of the fast kernels: one contiguous block per thread (the rows
+    are then read as long contiguous runs). Any block size gives the same result."""
+    return max(1, -(-n // numba.get_num_threads()))
+
+
+def active_rows(dL_dS, dL_dt, T, B):
+    """Compact row index of the steps that can carry a non-zero adjoint (fast path).
+
+    t_end[b] = the last step at which sample b has a non-zero ``dL_dS`` or ``dL_dt`` entry in any
+    output neuron (-1 if none). Returns ``(t_end, rowidx, rt, rb)``: the active rows are the (t, b)
+    with t <= t_end[b], numbered r = 0..R-1 in the order t ascending, then b ascending;
+    ``rowidx[t, b]`` = r (or -1), ``rt[r]``, ``rb[r]`` = its step and sample.
+    """
+    nz = np.zeros((T, B), dtype=bool)
+    for arr in (dL_dS, dL_dt):
+        if arr is not None:
+            nz |= (arr != 0).any(axis=2)
+    t_end = np.where(nz.any(axis=0), T - 1 - np.argmax(nz[::-1], axis=0), -1).astype(np.int64)
+    mask = np.arange(T)[:, None] <= t_end[None, :]
+    rt, rb = np.nonzero(mask)  # C order: t ascending, then b ascending
+    rowidx = np.full((T, B), -1, dtype=np.int64)
+    rowidx[rt, rb] = np.arange(rt.size, dtype=np.int64)
+    return t_end, rowidx, rt.astype(np.int64), rb.astype(np.int64)
+
+
+def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
+    """``impl="fast"`` (default): the same recurrences, restructured (module docstring, "Fast path")."""
+    m = net.model
+    dt = net.dtype
+    T, B = trace.T, trace.B
+    L = net.n_layers
+    mode, use_tim, tau_m1, explicit, vstar_code, vstar_floor, lam_act, lam_tim, es_m1, es_over_bI, vs_n = \
+        _scalars(m, rule, opt, T)
+    use_act = mode != 3
+    t_end, rowidx, rt, rb = active_rows(dL_dS, dL_dt, T, B)
+    R = rt.size
+    empty = np.zeros((0, 0), dtype=dt)
+    n_out = net.sizes[-1]
+    # signals arriving at the output layer, on the active rows
+    dS_in = np.zeros((R, n_out), dtype=dt) if dL_dS is None else np.ascontiguousarray(dL_dS[rt, rb], dtype=dt)
+    Tp_in = np.zeros((R, n_out), dtype=dt) if dL_dt is None else np.ascontiguousarray(dL_dt[rt, rb], dtype=dt)
+    if tau_m1:
+        has_prev = rt >= 1
+        prev = rowidx[rt[has_prev] - 1, rb[has_prev]]
+    dW = [None] * L
+    db = [None] * L
+    adj_c = [None] * L
+    for l in range(L - 1, -1, -1):
+        lt = trace.layers[l]
+        N = lt.S.shape[2]
+        below = l > 0
+        store_dV = return_adjoints or explicit or (tau_m1 and below)
+        store_E2 = use_tim and (return_adjoints or below)
+        dI_c = np.empty((R, N), dtype=dt)
+        dV_c = np.zeros((R, N), dtype=dt) if store_dV else empty
+        E2_c = np.empty((R, N), dtype=dt) if store_E2 else empty
+        if return_adjoints:
+            dVdep_c, dT_c, E1_c = (np.zeros((R, N), dtype=dt) for _ in range(3))
+        else:
+            dVdep_c = dT_c = E1_c = empty
+        gb = np.zeros(N, dtype=np.float64)
+        _fast_layer_kernel(lt.V, lt.I, lt.S, dS_in, Tp_in, rowidx, t_end, mode, _block(N),
+                           m.alpha_I, m.alpha_V, m.beta_V, m.theta, opt["ste_alpha"], opt["ste_beta"],
+                           lam_act, lam_tim, bool(vstar_code), vstar_floor, bool(explicit), es_over_bI, vs_n,
+                           bool(return_adjoints), bool(store_dV), bool(store_E2),
+                           dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c, gb)
+        # (C3) over the presynaptic non-zeros of the active rows
+        X = trace.x if l == 0 else trace.layers[l - 1].S
+        N_in = X.shape[2]
+        g = np.zeros((N_in, N), dtype=np.float64)
+        _fast_weight_grad_kernel(X, rt, rb, dI_c, _block(N_in), g)
+        g *= m.beta_I
+        gb *= m.beta_bias
+        if rule == "timing" and opt["timing_penalty"] != 0.0:
+            _timing_penalty(g, trace, l, N_in, opt["timing_penalty"])
+        dW[l] = g.astype(dt)
+        db[l] = gb.astype(dt)
+        if return_adjoints:
+            adj_c[l] = {"dS": dS_in, "dV": dV_c, "dV_dep": dVdep_c, "dI": dI_c, "dT": dT_c}
+            if use_tim:
+                adj_c[l].update(Tprop=Tp_in, E1=E1_c, E2=E2_c)
+        if below:
+            # back-projection to layer l-1 as dense products over the active rows, (C5) and (T3)
+            Wt = net.weights[l].T  # (N_l, N_{l-1}); a transposed view, BLAS reads it in place
+            N_below = Wt.shape[1]
+            if use_act:
+                dS_in = dI_c @ Wt
+                dS_in *= m.beta_I
+            else:
+                dS_in = np.zeros((R, N_below), dtype=dt)  # not used by timing (reference: zeros)
+            if use_tim:
+                Tp_in = E2_c @ Wt
+                Tp_in *= m.beta_I
+                if tau_m1:  # n = -1 term: Tprop^{l-1}[t] -= eps_star[-1] W dV^l[t-1]
+                    P = dV_c @ Wt
+                    Tp_in[has_prev] -= es_m1 * P[prev]
+            else:
+                Tp_in = empty
+    adjoints = None
+    if return_adjoints:
+        adjoints = []
+        for l in range(L):
+            N = trace.layers[l].S.shape[2]
+            full = {}
+            for k, a in adj_c[l].items():
+                arr = np.zeros((T, B, N), dtype=dt)
+                arr[rt, rb] = a
+                full[k] = arr
+            if l == L - 1:  # the given loss gradients, as the reference stores them
+                full["dS"] = np.zeros((T, B, N), dtype=dt) if dL_dS is None else np.array(dL_dS, dtype=dt)
+                if use_tim:
+                    full["Tprop"] = np.zeros((T, B, N), dtype=dt) if dL_dt is None else np.array(dL_dt, dtype=dt)
+            adjoints.append(full)
+    return dW, db, adjoints
 
 
 # --------------------------------------------------------------------------------------- wrappers
