@@ -11,10 +11,20 @@ Every compiled kernel in snnref is decorated with :data:`kernel` (serial) or
 
 Kernels receive C-contiguous arrays and plain scalars only; they never validate, print,
 raise or touch global state (validation lives in :mod:`snnref._validate`).
+
+Threads: numba's "omp" threading layer (GNU OpenMP) lets its workers busy-wait after each
+parallel region by default. With few cores they then take the CPU from OpenBLAS's threads
+in the matrix products that follow (measured on 2 cores: TSSL-BP 784-400-400-10 step
+0.24-0.6 ms/sample instead of 0.08-0.11). snnref therefore sets ``OMP_WAIT_POLICY=PASSIVE``
+unless the variable is already set; it takes effect only if no OpenMP runtime was loaded
+into the process before snnref's first parallel kernel runs.
 """
 import functools
+import os
 
-import numba
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402  (after the environment default above)
 
 kernel = functools.partial(numba.njit, cache=True, fastmath=False, error_model="numpy", nogil=True)
 parallel_kernel = functools.partial(

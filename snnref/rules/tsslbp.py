@@ -67,8 +67,10 @@ TSSLBP_OPTIONS = {
     "tssl_inv_du_max": None,
     "tssl_warmup": True,
     "warmup_rate": 0.1,
+    "impl": "fast",
 }
 _VARIANTS = ("final", "global_rate_switch")
+_IMPLS = ("fast", "reference")
 _INV_DU_MAX_DEFAULT = {"final": 8.0, "global_rate_switch": 10.0}
 #: logistic slope scale of the warm-up surrogate and clamp of its exponent (spec 4.3)
 _WARMUP_SCALE = 0.2
@@ -105,6 +107,60 @@ def _tsslbp_final_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du
                     G[t, b, j] = g_t
                 A_next = A_t
                 g_next = g_t                  # the override never feeds back
+
+
+@parallel_kernel
+def _tsslbp_final_fast_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du_max, warm_th,
+                              use_warmup, store_all, A, rho, G_tssl, G):
+    """Fast kernel of :func:`tsslbp_backward` (variant "final", ``impl="fast"``).
+
+    The same per-element arithmetic as :func:`_tsslbp_final_kernel` in the same order (so the
+    results are bit-identical), with three changes that do not touch any rounding:
+
+    - loop order b (prange) > t (reverse) > j: the innermost loop walks contiguous memory; the
+      per-neuron running values A[t+1], G_tssl[t+1] live in float64 work rows (as the scalars of
+      the reference kernel);
+    - A, rho, G_tssl are stored only when ``store_all`` (``return_adjoints=True``); otherwise
+      they may be empty arrays;
+    - the warm-up factor f(u) is evaluated once per call for the two clamped exponents c = +8 and
+      c = -8 (same expression, hence the same bits) and exp is called only for |c| < 8.
+    """
+    T, B, N = E.shape
+    ec_hi = np.exp(8.0)
+    f_hi = ec_hi / ((1.0 + ec_hi) * (1.0 + ec_hi) * 0.2)      # f at c = +8 (u <= theta - 1.6)
+    ec_lo = np.exp(-8.0)
+    f_lo = ec_lo / ((1.0 + ec_lo) * (1.0 + ec_lo) * 0.2)      # f at c = -8 (u >= theta + 1.6)
+    for b in prange(B):
+        A_next = np.zeros(N)      # A[t+1] per neuron (float64, like the reference's scalars)
+        g_next = np.zeros(N)      # G_tssl[t+1]
+        for t in range(T - 1, -1, -1):
+            for j in range(N):
+                A_t = beta_s * E[t, b, j] + alpha_s * A_next[j]                     # (P-S5)
+                if s[t, b, j] != 0.0:
+                    inv = 1.0 / du[t, b, j]
+                    rho_t = min(max(inv, 0.0), inv_du_max)
+                    g_t = rho_t * (A_t + theta_m * u[t, b, j] * g_next[j])          # inter + intra
+                else:
+                    rho_t = 0.0
+                    g_t = (1.0 - theta_m) * g_next[j]                               # leak
+                if store_all:
+                    A[t, b, j] = A_t
+                    rho[t, b, j] = rho_t
+                    G_tssl[t, b, j] = g_t
+                if use_warmup and a[t, b, j] < warm_th:                             # (P2), strict
+                    c = (theta - u[t, b, j]) / 0.2
+                    if c >= 8.0:
+                        f = f_hi
+                    elif c <= -8.0:
+                        f = f_lo
+                    else:
+                        ec = np.exp(min(max(c, -8.0), 8.0))
+                        f = ec / ((1.0 + ec) * (1.0 + ec) * 0.2)
+                    G[t, b, j] = f * A_t
+                else:
+                    G[t, b, j] = g_t
+                A_next[j] = A_t
+                g_next[j] = g_t
 
 
 @parallel_kernel
@@ -165,6 +221,7 @@ def _resolve_options(options):
     if not isinstance(opts["tssl_warmup"], (bool, np.bool_)):
         raise TypeError(f"tssl_warmup must be True or False; got {opts['tssl_warmup']!r}.")
     opts["tssl_warmup"] = bool(opts["tssl_warmup"])
+    V.check_choice(opts["impl"], "impl", _IMPLS)
     return opts
 
 
@@ -225,6 +282,13 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
         (the pure TSSL-BP estimate, used by the tangent-model check P-S3) **[choice]**.
     warmup_rate : float in [0, 1]
         Layer firing-rate switch of the "global_rate_switch" variant (default 0.1; unused by "final").
+    impl : "fast" (default) or "reference"
+        Which kernel computes the per-neuron recursion of the "final" variant. "reference" is the
+        plain transcription (loop order b > j > t, every adjoint stored); "fast" runs the same
+        per-element arithmetic in the same order (bit-identical results, tested) with the loop
+        order b > t > j (contiguous inner loop), stores A, rho, G_tssl only for
+        ``return_adjoints=True`` and calls exp only where the warm-up exponent is not clamped.
+        Both use the same BLAS products for dW and E. Ignored by "global_rate_switch".
 
     Returns
     -------
@@ -253,16 +317,24 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
     T, B = trace.T, trace.B
     dW = [None] * L
     adjoints = [None] * L if return_adjoints else None
-    E = np.ascontiguousarray(dL_da, dtype=dt)
+    fast = opts["impl"] == "fast"
+    E = np.ascontiguousarray(dL_da, dtype=dt)        # no copy: backward() already cast it
+    empty = np.empty((0, 0, 0), dtype=dt)
     for l in range(L - 1, -1, -1):
         lt = trace.layers[l]
         N = lt.S.shape[2]
-        A = np.empty((T, B, N), dtype=dt)
-        rho = np.empty_like(A)
-        G_tssl = np.empty_like(A)
-        G = np.empty_like(A)
+        G = np.empty((T, B, N), dtype=dt)
+        if fast and opts["tssl_variant"] == "final" and not return_adjoints:
+            A = rho = G_tssl = empty                       # not stored (kernel's store_all=False)
+        else:
+            A = np.empty_like(G)
+            rho = np.empty_like(G)
+            G_tssl = np.empty_like(G)
         extra = {}
-        if opts["tssl_variant"] == "final":
+        if opts["tssl_variant"] == "final" and fast:
+            _tsslbp_final_fast_kernel(E, lt.u, lt.du, lt.S, lt.a, theta_m, alpha_s, beta_s, theta, inv_du_max,
+                                      warm_th, opts["tssl_warmup"], bool(return_adjoints), A, rho, G_tssl, G)
+        elif opts["tssl_variant"] == "final":
             _tsslbp_final_kernel(E, lt.u, lt.du, lt.S, lt.a, theta_m, alpha_s, beta_s, theta, inv_du_max,
                                  warm_th, opts["tssl_warmup"], A, rho, G_tssl, G)
         else:
@@ -273,13 +345,14 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
             extra = {"intra": intra, "rate": rate}
         a_prev = trace.layer_input(l)                       # a^{l-1}, a^0 = trace.a0
         n_prev = a_prev.shape[2]
+        # BLAS in the compute dtype (sgemm for float32); reshape/.T are views, the product is
+        # already of dtype dt (astype(copy=False) is a no-op kept for safety)
         dW[l] = (a_prev.reshape(T * B, n_prev).T @ G.reshape(T * B, N)).astype(dt, copy=False)
         if return_adjoints:
             adjoints[l] = {"E": E, "A": A, "rho": rho, "G_tssl": G_tssl, "G": G}
             if "intra" in extra:
                 adjoints[l]["intra"] = extra["intra"]
-        if l > 0:                                           # E^{l-1} = W^l G^l (dense, T small)
-            W = net.weights[l]
-            E = np.ascontiguousarray((G.reshape(T * B, N) @ W.T).reshape(T, B, n_prev), dtype=dt)
+        if l > 0:               # E^{l-1} = W^l G^l (dense BLAS; none into the input layer, spec 4.4)
+            E = (G.reshape(T * B, N) @ net.weights[l].T).reshape(T, B, n_prev)   # C-contiguous, dtype dt
     db = [np.zeros_like(b) for b in net.biases]
     return Gradients(dW=dW, db=db, adjoints=adjoints, rule=rule, options=opts)
