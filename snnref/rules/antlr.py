@@ -574,19 +574,21 @@ def _block(n):
     return max(1, -(-n // numba.get_num_threads()))
 
 
-def active_rows(dL_dS, dL_dt, T, B):
+def active_rows(dL_dS, dL_dt, T, B, extend=0):
     """Compact row index of the steps that can carry a non-zero adjoint (fast path).
 
     t_end[b] = the last step at which sample b has a non-zero ``dL_dS`` or ``dL_dt`` entry in any
-    output neuron (-1 if none). Returns ``(t_end, rowidx, rt, rb)``: the active rows are the (t, b)
-    with t <= t_end[b], numbered r = 0..R-1 in the order t ascending, then b ascending;
-    ``rowidx[t, b]`` = r (or -1), ``rt[r]``, ``rb[r]`` = its step and sample.
+    output neuron (-1 if none), moved ``extend`` steps later (at most T-1) when it is >= 0. Returns
+    ``(t_end, rowidx, rt, rb)``: the active rows are the (t, b) with t <= t_end[b], numbered
+    r = 0..R-1 in the order t ascending, then b ascending; ``rowidx[t, b]`` = r (or -1), ``rt[r]``,
+    ``rb[r]`` = its step and sample.
     """
     nz = np.zeros((T, B), dtype=bool)
     for arr in (dL_dS, dL_dt):
         if arr is not None:
             nz |= (arr != 0).any(axis=2)
     t_end = np.where(nz.any(axis=0), T - 1 - np.argmax(nz[::-1], axis=0), -1).astype(np.int64)
+    t_end = np.where(t_end >= 0, np.minimum(t_end + extend, T - 1), -1)
     mask = np.arange(T)[:, None] <= t_end[None, :]
     rt, rb = np.nonzero(mask)  # C order: t ascending, then b ascending
     rowidx = np.full((T, B), -1, dtype=np.int64)
@@ -603,7 +605,8 @@ def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
     mode, use_tim, tau_m1, explicit, vstar_code, vstar_floor, lam_act, lam_tim, es_m1, es_over_bI, vs_n = \
         _scalars(m, rule, opt, T)
     use_act = mode != 3
-    t_end, rowidx, rt, rb = active_rows(dL_dS, dL_dt, T, B)
+    # tau_min = -1 feeds dV^l[t-1] into Tprop^{l-1}[t]: each layer down reaches one step further
+    t_end, rowidx, rt, rb = active_rows(dL_dS, dL_dt, T, B, extend=(L - 1) if tau_m1 else 0)
     R = rt.size
     empty = np.zeros((0, 0), dtype=dt)
     n_out = net.sizes[-1]

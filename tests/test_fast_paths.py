@@ -1,0 +1,351 @@
+"""Fast paths vs their references.
+
+ANTLR-family rules: ``impl="fast"`` (default) against ``impl="reference"`` (the spec 3.7 kernel,
+t outer / l inner, every step) for every rule and option, on hypothesis-drawn networks with the
+latency loss (t_end < T-1 varying by sample, the no-spike term putting dL_dS at every step of a
+sample) and with random loss gradients cut at random per-sample steps.
+
+Tolerances (module constants below), and why they are not zero:
+
+- The fast path computes the back-projections (C5) dS^{l-1} = beta_I dI^l W^T and (T3)
+  Tprop^{l-1} = beta_I E2^l W^T as BLAS matrix products over the active rows, i.e. the same sums
+  in another order (in float32 also accumulated in float32 instead of float64), and it sums
+  db = beta_bias sum dV_dep in the order (b ascending, t descending) instead of (t, b) ascending.
+  Every other operation is the reference's, in the same order. Results therefore agree to the
+  rounding of reordered sums: rtol 1e-12 relative to the array's scale in float64 (sums of at most
+  ~100 terms of a well-scaled problem, eps = 2.2e-16), 2e-5 in float32 (eps = 6e-8, float32
+  accumulation in BLAS).
+- Where no sum is reordered the results are bit-identical, and the tests say so with
+  ``assert_array_equal``: every adjoint of the output layer (it receives dL_dS / dL_dt directly),
+  the output layer's dW (same dI^L, same presynaptic order t, b), hence everything but db for
+  one-layer networks.
+"""
+import numba
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from conftest import all_threads
+from snnref import losses
+from snnref.backward import backward
+from snnref.forward import LayerTrace, Trace, forward
+from snnref.model import Network, NeuronModel
+from snnref.rules import antlr as R
+
+RULES = ("act_rnn", "act_srm", "act_slayer", "timing", "antlr")
+RTOL64 = 1e-12  # reordered float64 sums (see module docstring)
+RTOL32 = 2e-5  # reordered float32 sums, accumulated in float32 by BLAS
+
+
+def assert_close(a, b, what, rtol=RTOL64):
+    """|a - b| <= rtol * max(1, max|b|) element-wise (relative to the array's scale)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    scale = max(1.0, float(np.abs(b).max(initial=0.0)))
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def t_end_of(dS, dt, T, B):
+    """Last step with a non-zero dL_dS or dL_dt entry per sample (-1 if none), by plain loops."""
+    out = np.full(B, -1)
+    for b in range(B):
+        for t in range(T):
+            if (dS is not None and np.any(dS[t, b] != 0)) or (dt is not None and np.any(dt[t, b] != 0)):
+                out[b] = t
+    return out
+
+
+@st.composite
+def problems(draw, max_layers=3, min_layers=1, dtype=np.float64):
+    """(net, trace, dL_dS, dL_dt): a firing ANTLR network and loss gradients.
+
+    Gradient kinds: "latency" (snnref.losses.latency: dL_dt at first output spikes, dL_dS = const at
+    every step of samples whose label neuron is silent), "cut" (random gradients, zero after a random
+    step per sample, possibly all zero), "dense" (random everywhere, dL_dt also off spikes)."""
+    L = draw(st.integers(min_layers, max_layers))
+    sizes = [draw(st.integers(1, 6)) for _ in range(L + 1)]
+    T = draw(st.integers(1, 30).map(lambda n: 31 - n))
+    B = draw(st.integers(1, 3))
+    alpha_I = draw(st.sampled_from([0.0, 0.5, 0.9, 1.0]))
+    alpha_V = draw(st.sampled_from([0.0, 0.7, 0.95, 1.0]))
+    if draw(st.booleans()) and alpha_I + alpha_V > 0:
+        m = NeuronModel.antlr(alpha_I, alpha_V, T=T)
+    else:
+        m = NeuronModel(alpha_I=alpha_I, alpha_V=alpha_V, beta_I=draw(st.sampled_from([0.5, 1.0, 1.5])),
+                        beta_V=draw(st.sampled_from([0.3, 1.0])), beta_bias=draw(st.sampled_from([0.0, 0.7])),
+                        theta=draw(st.sampled_from([0.5, 1.0])))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    loc = draw(st.sampled_from([0.2, 0.8, 1.5]))
+    W = [rng.normal(loc, 1.5, (sizes[l], sizes[l + 1])) for l in range(L)]
+    b = [rng.normal(0.0, 0.5, sizes[l + 1]) for l in range(L)] if draw(st.booleans()) else None
+    net = Network(W, b, model=m, dtype=dtype)
+    x = (rng.random((T, B, sizes[0])) < draw(st.sampled_from([0.1, 0.3, 0.6]))).astype(np.float64)
+    trace = forward(net, x)
+    kind = draw(st.sampled_from(["latency", "cut", "dense"]))
+    n_out = sizes[-1]
+    if kind == "latency":
+        res = losses.latency(trace, rng.integers(0, n_out, B), beta_softmax=draw(st.sampled_from([0.2, 1.0])),
+                             lambda_nospike=draw(st.sampled_from([0.0, 0.1])))
+        dS, dt = res.dL_dS, res.dL_dt
+    else:
+        dS = rng.normal(size=(T, B, n_out))
+        dt = rng.normal(size=(T, B, n_out))
+        if kind == "cut":
+            dt *= trace.output.S
+            cut = rng.integers(-1, T, B)
+            for s in range(B):
+                dS[cut[s] + 1:, s] = 0.0
+                dt[cut[s] + 1:, s] = 0.0
+    which = draw(st.sampled_from(["both", "dS", "dt"]))
+    return net, trace, (None if which == "dt" else dS), (None if which == "dS" else dt)
+
+
+def options(draw, rule):
+    """Drawn rule options covering every option of ``rule``."""
+    opt = {}
+    ste = draw(st.sampled_from([(1.0, 3.0), (0.7, 1.5), (1.0, 0.0)]))
+    opt.update(ste_alpha=ste[0], ste_beta=ste[1])
+    if rule in ("timing", "antlr"):
+        opt.update(vstar_mode=draw(st.sampled_from(["code", "appendix"])),
+                   vstar_floor=draw(st.sampled_from([0.01, 0.3])),
+                   timing_tau_min=draw(st.sampled_from([0, -1])),
+                   timing_impl=draw(st.sampled_from(["aux", "explicit"])))
+    if rule == "timing":
+        opt["timing_penalty"] = draw(st.sampled_from([0.0, 100.0]))
+    if rule == "antlr":
+        opt.update(lambda_act=draw(st.sampled_from([1.0, 0.7, 0.0])), lambda_tim=draw(st.sampled_from([1.0, 1.3, 0.0])))
+    return opt
+
+
+def run_both(net, trace, rule, dS, dt, opt, return_adjoints=True):
+    f = backward(net, trace, rule, dS, dt, return_adjoints=return_adjoints, impl="fast", **opt)
+    r = backward(net, trace, rule, dS, dt, return_adjoints=return_adjoints, impl="reference", **opt)
+    return f, r
+
+
+def compare(f, r, net, rtol=RTOL64):
+    L = net.n_layers
+    for l in range(L):
+        assert f.dW[l].dtype == r.dW[l].dtype == net.dtype
+        assert_close(f.dW[l], r.dW[l], f"dW[{l}]", rtol)
+        assert_close(f.db[l], r.db[l], f"db[{l}]", rtol)
+    if r.adjoints is None:
+        assert f.adjoints is None
+        return
+    for l in range(L):
+        assert set(f.adjoints[l]) == set(r.adjoints[l])
+        for k in r.adjoints[l]:
+            assert f.adjoints[l][k].shape == r.adjoints[l][k].shape
+            assert_close(f.adjoints[l][k], r.adjoints[l][k], f"adjoint {k} of layer {l}", rtol)
+    # no reordered sum reaches the output layer: bit-identical there
+    for k in r.adjoints[L - 1]:
+        np.testing.assert_array_equal(f.adjoints[L - 1][k], r.adjoints[L - 1][k], err_msg=f"output {k}")
+    np.testing.assert_array_equal(f.dW[L - 1], r.dW[L - 1], err_msg="output dW")
+
+
+# ------------------------------------------------------------------------------------ fast == reference
+@given(data=st.data(), prob=problems(), rule=st.sampled_from(RULES))
+def test_fast_equals_reference(data, prob, rule):
+    net, trace, dS, dt = prob
+    opt = options(data.draw, rule)
+    f, r = run_both(net, trace, rule, dS, dt, opt)
+    compare(f, r, net)
+
+
+@given(data=st.data(), prob=problems(min_layers=2), rule=st.sampled_from(("timing", "antlr")))
+def test_fast_equals_reference_timing_options(data, prob, rule):
+    """The timing options (tau_min = -1 couples layer l-1 at t to layer l at t-1) on deep networks."""
+    net, trace, dS, dt = prob
+    opt = options(data.draw, rule)
+    f, r = run_both(net, trace, rule, dS, dt, opt)
+    compare(f, r, net)
+
+
+@given(prob=problems(max_layers=1), rule=st.sampled_from(RULES))
+def test_one_layer_bit_identical(prob, rule):
+    """One spiking layer: no back-projection, so everything except db (reordered sum) is bit-identical."""
+    net, trace, dS, dt = prob
+    f, r = run_both(net, trace, rule, dS, dt, {})
+    np.testing.assert_array_equal(f.dW[0], r.dW[0])
+    assert_close(f.db[0], r.db[0], "db")
+    for k in r.adjoints[0]:
+        np.testing.assert_array_equal(f.adjoints[0][k], r.adjoints[0][k], err_msg=k)
+
+
+@given(prob=problems(), rule=st.sampled_from(RULES))
+def test_adjoints_zero_after_t_end(prob, rule):
+    """Every adjoint of every layer is exactly 0 at t > t_end(b), in both implementations; the
+    returned gradients do not depend on return_adjoints."""
+    net, trace, dS, dt = prob
+    T, B = trace.T, trace.B
+    te = t_end_of(dS, dt, T, B)
+    f, r = run_both(net, trace, rule, dS, dt, {})
+    for g in (f, r):
+        for l in range(net.n_layers):
+            for k, a in g.adjoints[l].items():
+                for b in range(B):
+                    assert not np.any(a[te[b] + 1:, b]), (g.options["impl"], l, k, b)
+    f0 = backward(net, trace, rule, dS, dt)
+    for l in range(net.n_layers):
+        np.testing.assert_array_equal(f0.dW[l], f.dW[l])
+        np.testing.assert_array_equal(f0.db[l], f.db[l])
+
+
+@given(prob=problems(min_layers=2), rule=st.sampled_from(("timing", "antlr")))
+def test_tau_min_minus1_reaches_one_step_per_layer(prob, rule):
+    """timing_tau_min = -1 adds Tprop^{l-1}[t] -= eps_star[-1] W dV^l[t-1]: a layer k levels below the
+    output can be non-zero up to t_end + k (and no further), in both implementations."""
+    net, trace, dS, dt = prob
+    T, B, L = trace.T, trace.B, net.n_layers
+    te = t_end_of(dS, dt, T, B)
+    f, r = run_both(net, trace, rule, dS, dt, {"timing_tau_min": -1})
+    compare(f, r, net)
+    for g in (f, r):
+        for l in range(L):
+            for k, a in g.adjoints[l].items():
+                for b in range(B):
+                    last = te[b] if te[b] < 0 else te[b] + (L - 1 - l)
+                    assert not np.any(a[last + 1:, b]), (g.options["impl"], l, k, b)
+
+
+def test_tau_min_minus1_hand_built():
+    """The one-step extension is real: output spike at t = 2 with dL_dt only there (t_end = 2); the
+    hidden neuron fires at every step, so Tprop^hidden[3] = -eps_star[-1] w dV^out[2] != 0 and
+    dT^hidden[3] != 0."""
+    m = NeuronModel(alpha_I=0.0, alpha_V=0.5, beta_I=1.0, beta_V=1.0, beta_bias=0.0)
+    net = Network([np.array([[2.0]]), np.array([[0.6]])], model=m)
+    T = 6
+    trace = forward(net, np.ones((T, 1, 1)))
+    assert trace.layers[0].S[:, 0, 0].tolist() == [1.0] * T
+    assert trace.output.S[:3, 0, 0].tolist() == [0.0, 0.0, 1.0]
+    dt = np.zeros((T, 1, 1))
+    dt[2] = 0.7
+    for impl in ("fast", "reference"):
+        g = backward(net, trace, "timing", None, dt, return_adjoints=True, timing_tau_min=-1, impl=impl)
+        dV2 = g.adjoints[1]["dV"][2, 0, 0]
+        assert dV2 != 0.0
+        want = -0.5 * 1.0 * 0.6 * dV2  # eps_star[-1] = eps[0] / 2 = beta_I beta_V / 2
+        assert g.adjoints[0]["Tprop"][3, 0, 0] == pytest.approx(want, rel=1e-14)
+        assert g.adjoints[0]["dT"][3, 0, 0] == pytest.approx(want, rel=1e-14)
+        assert not np.any(g.adjoints[0]["dT"][4:])
+
+
+@given(seed=st.integers(0, 2**32 - 1), rule=st.sampled_from(("act_rnn", "act_srm", "act_slayer", "antlr")),
+       L=st.integers(1, 3))
+def test_real_valued_spikes(seed, rule, L):
+    """Relaxed traces (S and x real in [0, 1]): the fast weight gradient multiplies by the real
+    presynaptic value (not only spikes), as the reference does."""
+    rng = np.random.default_rng(seed)
+    T, B = 11, 2
+    sizes = list(rng.integers(1, 6, L + 1))
+    m = NeuronModel(alpha_I=0.8, alpha_V=0.9, beta_I=1.2, beta_V=0.5, beta_bias=0.4)
+    net = Network([rng.normal(size=(sizes[l], sizes[l + 1])) for l in range(L)],
+                  [rng.normal(size=sizes[l + 1]) for l in range(L)], model=m)
+    x = rng.random((T, B, sizes[0])) * (rng.random((T, B, sizes[0])) < 0.6)
+    lts = []
+    for l in range(L):
+        shp = (T, B, sizes[l + 1])
+        S = rng.choice([0.0, 1.0, 0.3, 0.9], size=shp) * rng.random(shp) ** 0.1
+        lts.append(LayerTrace(rng.normal(size=shp), rng.normal(1.0, 0.5, size=shp), S))
+    trace = Trace(layers=lts, x=x, a0=None, model=m, form="rnn", T_full=T)
+    dS = rng.normal(size=(T, B, sizes[-1]))
+    dS[rng.integers(0, T):, 0] = 0.0
+    f, r = run_both(net, trace, rule, dS, None, {})
+    compare(f, r, net)
+
+
+def test_latency_workload_shape(rng):
+    """A small version of the benchmark: latency loss with one silent label neuron (dL_dS at every
+    step of that sample, t_end = T-1) and early first spikes elsewhere (t_end << T-1)."""
+    T, B = 60, 4
+    m = NeuronModel.antlr(0.95, 0.95, T=T)
+    net = Network([rng.normal(0.15, 0.3, (20, 16)), rng.normal(0.3, 0.3, (16, 5))],
+                  [np.full(16, 1.0), np.full(5, 1.0)], model=m)
+    x = (rng.random((T, B, 20)) < 0.05).astype(float)
+    net.weights[1][:, 4] = -5.0  # output 4 never fires
+    trace = forward(net, x)
+    labels = np.array([0, 1, 4, 2])
+    res = losses.latency(trace, labels, beta_softmax=1.0, lambda_nospike=0.1)
+    te = t_end_of(res.dL_dS, res.dL_dt, T, B)
+    assert te[2] == T - 1 and te[[0, 1, 3]].max() < T - 10, te
+    t_end, rowidx, rt, rb = R.active_rows(res.dL_dS, res.dL_dt, T, B)
+    np.testing.assert_array_equal(t_end, te)
+    for rule in RULES:
+        f, r = run_both(net, trace, rule, res.dL_dS, res.dL_dt, {})
+        compare(f, r, net)
+
+
+def test_active_rows_hand_built():
+    """t_end, the compact row order (t ascending, then b) and the row index, by hand."""
+    T, B = 4, 3
+    dS = np.zeros((T, B, 2))
+    dt = np.zeros((T, B, 2))
+    dS[1, 0, 1] = 0.5   # sample 0: t_end 1
+    dt[3, 2, 0] = -1.0  # sample 2: t_end 3; sample 1: nothing (t_end -1)
+    t_end, rowidx, rt, rb = R.active_rows(dS, dt, T, B)
+    np.testing.assert_array_equal(t_end, [1, -1, 3])
+    np.testing.assert_array_equal(rt, [0, 0, 1, 1, 2, 3])
+    np.testing.assert_array_equal(rb, [0, 2, 0, 2, 2, 2])
+    want = np.full((T, B), -1)
+    for r, (t, b) in enumerate(zip(rt, rb)):
+        want[t, b] = r
+    np.testing.assert_array_equal(rowidx, want)
+    t_end, rowidx, rt, rb = R.active_rows(None, None, T, B)
+    np.testing.assert_array_equal(t_end, [-1, -1, -1])
+    assert rt.size == 0 and np.all(rowidx == -1)
+
+
+def test_no_gradient_at_all(rng):
+    """All-zero loss gradients: no active row; zero gradients and adjoints from both paths."""
+    m = NeuronModel.antlr(0.9, 0.9, T=8)
+    net = Network([rng.normal(0.5, 1, (3, 4)), rng.normal(0.5, 1, (4, 2))], model=m)
+    trace = forward(net, (rng.random((8, 2, 3)) < 0.5).astype(float))
+    for rule in RULES:
+        f, r = run_both(net, trace, rule, np.zeros((8, 2, 2)), None, {})
+        compare(f, r, net)
+        assert not any(w.any() for w in f.dW)
+
+
+# ------------------------------------------------------------------------------------ threads, float32
+@pytest.mark.parametrize("rule", RULES)
+def test_parallel_equals_serial(rule):
+    """Bit-identical on one thread and on all threads (work split over neuron blocks)."""
+    rng = np.random.default_rng(11)
+    T, B = 40, 4
+    m = NeuronModel.antlr(0.9, 0.9, T=T)
+    net = Network([rng.normal(0.2, 0.6, (30, 37)), rng.normal(0.2, 0.6, (37, 23)), rng.normal(0.3, 0.6, (23, 6))],
+                  model=m)
+    trace = forward(net, (rng.random((T, B, 30)) < 0.2).astype(float))
+    res = losses.latency(trace, rng.integers(0, 6, B), beta_softmax=1.0, lambda_nospike=0.1)
+    opt = {"timing_tau_min": -1} if rule in ("timing", "antlr") else {}
+    g1 = backward(net, trace, rule, res.dL_dS, res.dL_dt, return_adjoints=True, **opt)
+    numba.set_num_threads(all_threads())
+    g2 = backward(net, trace, rule, res.dL_dS, res.dL_dt, return_adjoints=True, **opt)
+    g3 = backward(net, trace, rule, res.dL_dS, res.dL_dt, **opt)
+    for l in range(3):
+        for g in (g2, g3):
+            np.testing.assert_array_equal(g.dW[l], g1.dW[l])
+            np.testing.assert_array_equal(g.db[l], g1.db[l])
+        for k in g1.adjoints[l]:
+            np.testing.assert_array_equal(g2.adjoints[l][k], g1.adjoints[l][k])
+
+
+@given(prob=problems(dtype=np.float32), rule=st.sampled_from(RULES))
+def test_float32_fast_equals_reference(prob, rule):
+    net, trace, dS, dt = prob
+    f, r = run_both(net, trace, rule, dS, dt, {})
+    for l in range(net.n_layers):
+        assert f.dW[l].dtype == np.float32 and f.db[l].dtype == np.float32
+        for k in r.adjoints[l]:
+            assert f.adjoints[l][k].dtype == np.float32
+    compare(f, r, net, rtol=RTOL32)
+
+
+# ------------------------------------------------------------------------------------ option errors
+def test_invalid_impl():
+    m = NeuronModel.antlr(0.9, 0.9, T=5)
+    net = Network([np.ones((2, 2))], model=m)
+    trace = forward(net, np.ones((5, 1, 2)))
+    with pytest.raises(ValueError, match=r"impl must be one of \['fast', 'reference'\]; got 'slow'"):
+        backward(net, trace, "antlr", impl="slow")
