@@ -168,36 +168,18 @@ def bench_tsslbp(dtype, repeats, B=100, T=5):
     net = build_network(load_preset("tsslbp-mnist-mlp").replace(dtype=dtype))
     images, labels = load_mnist("train", limit=B)
     x = encoders.static(images, T=T, dtype=np.dtype(dtype).type)
-    reps = max(repeats, 20)              # one step is ~10 ms: many repetitions are cheap
+    reps = max(repeats, 30)              # one step is ~10 ms: many repetitions are cheap
 
     def step(impl="fast"):
         tr = snnref.forward(net, x)
         res = losses.psp_kernel(tr, labels)
         snnref.backward(net, tr, "tsslbp", dL_da=res.dL_da, impl=impl)
 
-    out = {}
-    step()
-    step("reference")
-    out["fwd_bwd"] = _median_ms(step, reps) / B
-    out["fwd_bwd_reference_impl"] = _median_ms(lambda: step("reference"), reps) / B
-    out["memory_mb"] = _peak_mb(step)
-
-    # ---- parts (ms per step of B samples)
     tr = snnref.forward(net, x)
     res = losses.psp_kernel(tr, labels)
     g = snnref.backward(net, tr, "tsslbp", dL_da=res.dL_da, return_adjoints=True)
-    parts = {}
-    parts["forward"] = _median_ms(lambda: snnref.forward(net, x), reps)
-    parts["loss"] = _median_ms(lambda: losses.psp_kernel(tr, labels), reps)
-    parts["backward"] = _median_ms(lambda: snnref.backward(net, tr, "tsslbp", dL_da=res.dL_da), reps)
-    parts["backward_reference_impl"] = _median_ms(
-        lambda: snnref.backward(net, tr, "tsslbp", dL_da=res.dL_da, impl="reference"), reps)
     a0 = tr.a0.reshape(T * B, -1)
     W = net.weights
-    parts["forward_blas_input_product"] = _median_ms(lambda: a0 @ W[0], reps)
-    parts["forward_sparse_projection"] = sum(
-        _median_ms(lambda l=l: project(tr.layers[l - 1].S, W[l]), reps) for l in range(1, len(W)))
-    parts["forward_rest"] = parts["forward"] - parts["forward_blas_input_product"] - parts["forward_sparse_projection"]
     m = net.model
     dt = net.dtype
     empty = np.empty((0, 0, 0), dtype=dt)
@@ -217,9 +199,36 @@ def bench_tsslbp(dtype, repeats, B=100, T=5):
             if l > 0:
                 G.reshape(T * B, -1) @ W[l].T
 
-    kernels()
-    parts["backward_kernels"] = _median_ms(kernels, reps)
-    parts["backward_blas"] = _median_ms(blas, reps)
+    def sparse_projections():
+        for l in range(1, len(W)):
+            project(tr.layers[l - 1].S, W[l])
+
+    # ms per step of B samples; the pieces are timed in interleaved rounds (one call of each per
+    # round, median over rounds), so that a burst of load from other processes hits all of them
+    fns = {
+        "fwd_bwd": step,
+        "fwd_bwd_reference_impl": lambda: step("reference"),
+        "forward": lambda: snnref.forward(net, x),
+        "loss": lambda: losses.psp_kernel(tr, labels),
+        "backward": lambda: snnref.backward(net, tr, "tsslbp", dL_da=res.dL_da),
+        "backward_reference_impl": lambda: snnref.backward(net, tr, "tsslbp", dL_da=res.dL_da, impl="reference"),
+        "forward_blas_input_product": lambda: a0 @ W[0],
+        "forward_sparse_projection": sparse_projections,
+        "backward_kernels": kernels,
+        "backward_blas": blas,
+    }
+    for fn in fns.values():
+        fn()                                                   # warm-up (compilation)
+    times = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    parts = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    out = {"fwd_bwd": parts.pop("fwd_bwd") / B, "fwd_bwd_reference_impl": parts.pop("fwd_bwd_reference_impl") / B}
+    out["memory_mb"] = _peak_mb(step)
+    parts["forward_rest"] = parts["forward"] - parts["forward_blas_input_product"] - parts["forward_sparse_projection"]
     parts["backward_other"] = parts["backward"] - parts["backward_kernels"] - parts["backward_blas"]
     # dW for every layer, E for every layer but the first: 2 T B N_in N_out flops each
     flops = sum(2 * T * B * w.size * (2 if l > 0 else 1) for l, w in enumerate(W))
