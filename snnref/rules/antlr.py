@@ -39,6 +39,35 @@ Parameter gradients (summed over time and batch)::
 Activation rules use S arithmetically (``1 - S`` gates, ``S`` as multiplier in (C3)), so they are
 exact on traces with real-valued S in [0, 1] (relaxed models, spec 10.2). The timing parts (dT, Vstar,
 E1/E2 gating) use the spike test ``S == 1``.
+
+Two implementations (option ``impl``, every rule)
+-------------------------------------------------
+``impl="reference"``: one kernel that reads like Algorithms 1-3 of the ANTLR appendix: t = T-1..0
+outer, l = L..1 inner, every step of every sample, the back-projections (C5), (T3) as scalar loops,
+then (C3), (C4) over all steps. All layers are packed along the last axis.
+
+``impl="fast"`` (default): the same recurrences and the same arithmetic per neuron and step,
+restructured; the results agree with the reference to the rounding of reordered sums (tests/
+test_fast_paths.py). What is skipped, and why it is exact:
+
+1. Steps after t_end(b). Let t_end(b) be the last step at which sample b has a non-zero dL_dS or
+   dL_dt in any output neuron. Every backward quantity is a linear function of dL_dS[t'], dL_dt[t']
+   at steps t' >= t (the recurrences carry t+1 -> t, and the loss injects at the same step), so all
+   of them are exactly 0 at t > t_end(b): each sample's backward starts at t_end(b) with zero states
+   (with the latency loss t_end is the last first-spike step, often << T). Exception: the n = -1
+   term of ``timing_tau_min=-1`` feeds dV^l[t-1] into Tprop^{l-1}[t], so a layer k levels below the
+   output can be non-zero up to t_end + k; the fast path then extends t_end by L-1 steps. The active
+   rows (t <= t_end(b)) are stored compactly, O(R N_l) with R = sum_b (t_end(b) + 1) <= T B.
+2. Layer-outer order. Layer l needs only layer l+1 at the same step (and at t-1 for tau_min = -1),
+   so all steps of layer l run first (a valid topological order, bit-identical to t-outer for the
+   per-neuron recurrences); then (C5) dS^{l-1} = beta_I dI^l W^T and (T3) Tprop^{l-1} = beta_I
+   E2^l W^T (minus eps_star[-1] dV^l[t-1] W^T) are dense BLAS products over the active rows.
+3. The surrogate exp where its factor is 0: sigma(V) dS with dS == 0 (act_rnn: with g == 0) is 0.
+4. (C3) over the non-zero presynaptic values of the active rows only (dI^l = 0 elsewhere), in the
+   reference's order (t ascending, then b), with the real value of S (exact for relaxed traces).
+5. Work split: within a layer the neurons are independent, so the parallel work items are blocks of
+   neurons (one per thread; a balanced split even when t_end differs between samples); every value is
+   computed by exactly one item in a fixed order, so results do not depend on the thread count.
 """
 import numba
 import numpy as np
@@ -252,56 +281,115 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
     use_tim = mode == 3 or mode == 4
     gated = mode != 1
     rnn = mode == 2
+    common = (mode == 0 or mode == 3 or mode == 4) and not explicit and not store_adj
     nblk = (N + blk - 1) // blk
     for k in prange(nblk):
         j0 = k * blk
         j1 = min(N, j0 + blk)
-        c_dV = np.zeros(blk, dtype=dI_c.dtype)
-        c_dVdep = np.zeros(blk, dtype=dI_c.dtype)
-        c_dI = np.zeros(blk, dtype=dI_c.dtype)
-        c_E1 = np.zeros(blk, dtype=dI_c.dtype)
-        c_E2 = np.zeros(blk, dtype=dI_c.dtype)
-        acc_db = np.zeros(blk, dtype=np.float64)
+        c_dV = np.zeros(N, dtype=dI_c.dtype)  # carries: the [t+1] values of the block's neurons
+        c_dVdep = np.zeros(N, dtype=dI_c.dtype)
+        c_dI = np.zeros(N, dtype=dI_c.dtype)
+        c_E1 = np.zeros(N, dtype=dI_c.dtype)
+        c_E2 = np.zeros(N, dtype=dI_c.dtype)
+        acc_db = np.zeros(N, dtype=np.float64)
         for b in range(B):
             te = t_end[b]
-            for jj in range(blk):
-                c_dV[jj] = 0.0
-                c_dVdep[jj] = 0.0
-                c_dI[jj] = 0.0
-                c_E1[jj] = 0.0
-                c_E2[jj] = 0.0
+            for j in range(j0, j1):
+                c_dV[j] = 0.0
+                c_dVdep[j] = 0.0
+                c_dI[j] = 0.0
+                c_E1[j] = 0.0
+                c_E2[j] = 0.0
             for t in range(te, -1, -1):
                 r = rowidx[t, b]
+                S_t = S[t, b]
+                V_t = V[t, b]
+                I_t = I[t, b]
+                S_p = S[max(t - 1, 0), b]  # previous step (used only for t >= 1)
+                V_p = V[max(t - 1, 0), b]
+                dS_r = dS_c[r]
+                Tp_r = Tp_c[r]
+                last = t + 1 >= T
+                if common:
+                    # act_srm / timing / antlr with the aux traces and no adjoint output: the loop
+                    # below without the branches of the other rules and options (same arithmetic)
+                    dI_r = dI_c[r]
+                    for j in range(j0, j1):
+                        s = S_t[j]
+                        v = V_t[j]
+                        dv = 0.0
+                        if use_act:
+                            ds = dS_r[j]
+                            if ds != 0.0:
+                                dv = lam_act * (ste_alpha * np.exp(-ste_beta * abs(v - theta)) * ds)
+                        if use_tim and s == 1.0:
+                            if t == 0:
+                                vs = v
+                            elif vstar_code:
+                                vs = v - (0.0 if S_p[j] == 1.0 else V_p[j])
+                            else:
+                                vs = v - V_p[j]
+                            if vs < vstar_floor:
+                                vs = vstar_floor
+                            tim = -Tp_r[j] / vs
+                            if mode == 3:
+                                dv = tim
+                            else:
+                                dv = dv + lam_tim * tim
+                        dV1 = c_dV[j]
+                        keep = 1.0 - s
+                        dvdep = dv + alpha_V * keep * c_dVdep[j]
+                        di = beta_V * dvdep + alpha_I * keep * c_dI[j]
+                        c_dV[j] = dv
+                        c_dVdep[j] = dvdep
+                        c_dI[j] = di
+                        acc_db[j] += c_dVdep[j]
+                        dI_r[j] = c_dI[j]
+                        if store_dV:
+                            dV_c[r, j] = c_dV[j]
+                        if use_tim:
+                            e1n = 0.0
+                            e2n = 0.0
+                            if not last and s != 1.0:
+                                e1n = c_E1[j]
+                                e2n = c_E2[j]
+                                e1 = 0.5 * dV1 + alpha_V * e1n - alpha_V * dv * 0.5
+                            else:
+                                e1 = -alpha_V * dv * 0.5
+                            c_E1[j] = e1
+                            c_E2[j] = alpha_I * e2n - beta_V * alpha_I * dv * 0.5 + beta_V * e1
+                            if store_E2:
+                                E2_c[r, j] = c_E2[j]
+                    continue
                 for j in range(j0, j1):
-                    jj = j - j0
-                    s = S[t, b, j]
-                    v = V[t, b, j]
+                    s = S_t[j]
+                    v = V_t[j]
                     spike = s == 1.0
-                    dV1 = c_dV[jj]
-                    dVdep1 = c_dVdep[jj]
-                    dI1 = c_dI[jj]
+                    dV1 = c_dV[j]
+                    dVdep1 = c_dVdep[j]
+                    dI1 = c_dI[j]
                     dv = 0.0
                     if use_act:
                         if rnn:
-                            g = dS_c[r, j] - alpha_I * I[t, b, j] * dI1 - alpha_V * v * dV1
+                            g = dS_r[j] - alpha_I * I_t[j] * dI1 - alpha_V * v * dV1
                             inj = 0.0
                             if g != 0.0:  # sigma(V) * 0 = 0: skip the exp
                                 inj = ste_alpha * np.exp(-ste_beta * abs(v - theta)) * g
                             dv = inj + alpha_V * (1.0 - s) * dV1
                         else:
-                            ds = dS_c[r, j]
+                            ds = dS_r[j]
                             if ds != 0.0:
                                 dv = lam_act * (ste_alpha * np.exp(-ste_beta * abs(v - theta)) * ds)
                     if use_tim:
                         dt_ = 0.0
                         if spike:
-                            dt_ = Tp_c[r, j]
+                            dt_ = Tp_r[j]
                             if t == 0:
                                 vs = v
                             elif vstar_code:
-                                vs = v - (0.0 if S[t - 1, b, j] == 1.0 else V[t - 1, b, j])
+                                vs = v - (0.0 if S_p[j] == 1.0 else V_p[j])
                             else:
-                                vs = v - V[t - 1, b, j]
+                                vs = v - V_p[j]
                             if vs < vstar_floor:
                                 vs = vstar_floor
                             tim = -dt_ / vs
@@ -321,27 +409,27 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                         dvdep = dv + alpha_V * dVdep1
                         di = beta_V * dvdep + alpha_I * dI1
                     # carries hold the dtype-rounded values, as the reference re-reads them
-                    c_dV[jj] = dv
-                    c_dVdep[jj] = dvdep
-                    c_dI[jj] = di
-                    acc_db[jj] += c_dVdep[jj]
-                    dI_c[r, j] = c_dI[jj]
+                    c_dV[j] = dv
+                    c_dVdep[j] = dvdep
+                    c_dI[j] = di
+                    acc_db[j] += c_dVdep[j]
+                    dI_c[r, j] = c_dI[j]
                     if store_dV:
-                        dV_c[r, j] = c_dV[jj]
+                        dV_c[r, j] = c_dV[j]
                     if store_adj:
-                        dVdep_c[r, j] = c_dVdep[jj]
+                        dVdep_c[r, j] = c_dVdep[j]
                     if use_tim:
                         if not explicit:
                             e1n = 0.0
                             e2n = 0.0
-                            if t + 1 < T and not spike:
-                                e1n = c_E1[jj]
-                                e2n = c_E2[jj]
+                            if not last and not spike:
+                                e1n = c_E1[j]
+                                e2n = c_E2[j]
                                 e1 = 0.5 * dV1 + alpha_V * e1n - alpha_V * dv * 0.5
                             else:
                                 e1 = -alpha_V * dv * 0.5
-                            c_E1[jj] = e1
-                            c_E2[jj] = alpha_I * e2n - beta_V * alpha_I * dv * 0.5 + beta_V * e1
+                            c_E1[j] = e1
+                            c_E2[j] = alpha_I * e2n - beta_V * alpha_I * dv * 0.5 + beta_V * e1
                         else:
                             # explicit causal sums (slow reference, O(T) per step); dV = 0 after t_end
                             a1 = 0.0
@@ -355,14 +443,14 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                                 a2 -= es_over_bI[n] * dvn
                                 if S[t + n, b, j] == 1.0:
                                     break
-                            c_E1[jj] = a1
-                            c_E2[jj] = a2
+                            c_E1[j] = a1
+                            c_E2[j] = a2
                         if store_adj:
-                            E1_c[r, j] = c_E1[jj]
+                            E1_c[r, j] = c_E1[j]
                         if store_E2:
-                            E2_c[r, j] = c_E2[jj]
+                            E2_c[r, j] = c_E2[j]
         for j in range(j0, j1):
-            db[j] = acc_db[j - j0]
+            db[j] = acc_db[j]
 
 
 @parallel_kernel
@@ -435,7 +523,10 @@ def antlr_family_backward(net, trace, *, rule, dL_dS=None, dL_dt=None, dL_da=Non
     :func:`snnref.backward.backward` (``dL_dS``, ``dL_dt`` of shape (T_sim, B, N_out) in the network
     dtype, or None = zeros); the options are validated here.
 
-    Loop order: t = T-1..0 outer, l = L..1 inner (spec 3.7). Exception: with ``timing_tau_min=-1``
+    ``impl="fast"`` (default option) runs the restructured fast path of the module docstring;
+    ``impl="reference"`` the kernel described next.
+
+    Loop order (reference): t = T-1..0 outer, l = L..1 inner (spec 3.7). Exception: with ``timing_tau_min=-1``
     the n = -1 term makes Tprop^{l-1}[t] depend on dV^l[t-1], which that order has not computed yet;
     the kernel then runs layers outer (l = L..1) and time inner (t = T-1..0). Both are topological
     orders of the same dependency graph, so for ``timing_tau_min=0`` they give bit-identical results.
@@ -597,7 +688,7 @@ def active_rows(dL_dS, dL_dt, T, B, extend=0):
 
 
 def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
-    """``impl="fast"`` (default): the same recurrences, restructured (module docstring, "Fast path")."""
+    """``impl="fast"`` (default): the same recurrences, restructured (module docstring, "Two implementations")."""
     m = net.model
     dt = net.dtype
     T, B = trace.T, trace.B
@@ -689,7 +780,7 @@ def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
 
 
 # --------------------------------------------------------------------------------------- wrappers
-def act_rnn_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0):
+def act_rnn_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0, impl="fast"):
     r"""Activation-based BPTT through the RNN-like form WITH reset paths (spec 3.1; paper Sec. 3.1,
     appendix C Eqs. 11-17). Rule name ``act_rnn``; not part of the official code (spec A1).
 
@@ -712,16 +803,18 @@ def act_rnn_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha
     dL_dS : array (T_sim, B, N_out) or None (zeros)
     return_adjoints : bool, see :func:`antlr_family_backward` ("dV" = "dV_dep" = the total dV)
     ste_alpha, ste_beta : float >= 0, surrogate parameters (defaults 1.0, 3.0)
+    impl : "fast" (default) or "reference", see the module docstring (same results up to the rounding
+        of reordered sums)
 
     Returns
     -------
     Gradients
     """
     return backward(net, trace, "act_rnn", dL_dS, return_adjoints=return_adjoints,
-                    ste_alpha=ste_alpha, ste_beta=ste_beta)
+                    ste_alpha=ste_alpha, ste_beta=ste_beta, impl=impl)
 
 
-def act_srm_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0):
+def act_srm_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0, impl="fast"):
     r"""SRM-based activation rule, ANTLR appendix Algorithm 1 with V_dep (spec 3.2; official
     lrule "Activation"). Rule name ``act_srm``.
 
@@ -739,17 +832,18 @@ def act_srm_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha
 
     Parameters
     ----------
-    net, trace, dL_dS, return_adjoints, ste_alpha, ste_beta : as :func:`act_rnn_backward`.
+    net, trace, dL_dS, return_adjoints, ste_alpha, ste_beta, impl : as :func:`act_rnn_backward`.
 
     Returns
     -------
     Gradients
     """
     return backward(net, trace, "act_srm", dL_dS, return_adjoints=return_adjoints,
-                    ste_alpha=ste_alpha, ste_beta=ste_beta)
+                    ste_alpha=ste_alpha, ste_beta=ste_beta, impl=impl)
 
 
-def act_slayer_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0):
+def act_slayer_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_alpha=1.0, ste_beta=3.0,
+                        impl="fast"):
     r"""Activation rule with the official code's ungated "SLAYER" propagation style (spec 3.3).
     Rule name ``act_slayer``; for comparison only (no official learning rule calls it).
 
@@ -762,14 +856,14 @@ def act_slayer_backward(net, trace, dL_dS=None, *, return_adjoints=False, ste_al
 
     Parameters
     ----------
-    net, trace, dL_dS, return_adjoints, ste_alpha, ste_beta : as :func:`act_rnn_backward`.
+    net, trace, dL_dS, return_adjoints, ste_alpha, ste_beta, impl : as :func:`act_rnn_backward`.
 
     Returns
     -------
     Gradients
     """
     return backward(net, trace, "act_slayer", dL_dS, return_adjoints=return_adjoints,
-                    ste_alpha=ste_alpha, ste_beta=ste_beta)
+                    ste_alpha=ste_alpha, ste_beta=ste_beta, impl=impl)
 
 
 _TIMING_DOC = r"""
@@ -791,7 +885,7 @@ _TIMING_DOC = r"""
 
 
 def timing_backward(net, trace, dL_dt=None, *, return_adjoints=False, vstar_mode="code", vstar_floor=0.01,
-                    timing_tau_min=0, timing_impl="aux", timing_penalty=0.0):
+                    timing_tau_min=0, timing_impl="aux", timing_penalty=0.0, impl="fast"):
     r"""Timing-based rule, ANTLR appendix Algorithm 2 (spec 3.4; official lrule "Timing").
     Rule name ``timing``.
 
@@ -822,6 +916,7 @@ def timing_backward(net, trace, dL_dt=None, *, return_adjoints=False, vstar_mode
     dL_dt : array (T_sim, B, N_out) or None (zeros); only its entries at output spikes are used.
     return_adjoints : bool, see :func:`antlr_family_backward` (adds "Tprop", "E1", "E2")
     timing_penalty : float >= 0, default 0.0 (official "Timing" runs use 100)
+    impl : "fast" (default) or "reference", see the module docstring
 """ + _TIMING_DOC + r"""
 
     Returns
@@ -830,12 +925,12 @@ def timing_backward(net, trace, dL_dt=None, *, return_adjoints=False, vstar_mode
     """
     return backward(net, trace, "timing", None, dL_dt, return_adjoints=return_adjoints, vstar_mode=vstar_mode,
                     vstar_floor=vstar_floor, timing_tau_min=timing_tau_min, timing_impl=timing_impl,
-                    timing_penalty=timing_penalty)
+                    timing_penalty=timing_penalty, impl=impl)
 
 
 def antlr_backward(net, trace, dL_dS=None, dL_dt=None, *, return_adjoints=False, lambda_act=1.0, lambda_tim=1.0,
                    ste_alpha=1.0, ste_beta=3.0, vstar_mode="code", vstar_floor=0.01, timing_tau_min=0,
-                   timing_impl="aux"):
+                   timing_impl="aux", impl="fast"):
     r"""ANTLR: combined activation- and timing-based rule, ANTLR appendix Algorithm 3 (spec 3.5;
     official lrule "ANTLR"). Rule name ``antlr``.
 
@@ -859,6 +954,7 @@ def antlr_backward(net, trace, dL_dS=None, dL_dt=None, *, return_adjoints=False,
     return_adjoints : bool, see :func:`antlr_family_backward`
     lambda_act, lambda_tim : float, default 1, 1 (hard-coded in the official code, spec A9)
     ste_alpha, ste_beta : float >= 0, surrogate sigma(v) = ste_alpha exp(-ste_beta |v - theta|)
+    impl : "fast" (default) or "reference", see the module docstring
 """ + _TIMING_DOC + r"""
 
     Returns
@@ -867,4 +963,5 @@ def antlr_backward(net, trace, dL_dS=None, dL_dt=None, *, return_adjoints=False,
     """
     return backward(net, trace, "antlr", dL_dS, dL_dt, return_adjoints=return_adjoints, lambda_act=lambda_act,
                     lambda_tim=lambda_tim, ste_alpha=ste_alpha, ste_beta=ste_beta, vstar_mode=vstar_mode,
-                    vstar_floor=vstar_floor, timing_tau_min=timing_tau_min, timing_impl=timing_impl)
+                    vstar_floor=vstar_floor, timing_tau_min=timing_tau_min, timing_impl=timing_impl,
+                    impl=impl)
