@@ -168,7 +168,7 @@ def bench_tsslbp(dtype, repeats, B=100, T=5):
     net = build_network(load_preset("tsslbp-mnist-mlp").replace(dtype=dtype))
     images, labels = load_mnist("train", limit=B)
     x = encoders.static(images, T=T, dtype=np.dtype(dtype).type)
-    reps = max(repeats, 30)              # one step is ~10 ms: many repetitions are cheap
+    reps = max(10 * repeats, 30)         # one round is ~35 ms: many repetitions are cheap
 
     def step(impl="fast"):
         tr = snnref.forward(net, x)
@@ -319,11 +319,11 @@ def main(argv=None):
     if not (args.no_scaling or args.quick):
         scal_T, scal_B, mem_T, mem_B = {}, {}, {}, {}
         for T in (100, 300, 600):
-            r = bench_antlr(args.dtype, 3, T=T, rules=("antlr",))
+            r = bench_antlr(args.dtype, repeats, T=T, rules=("antlr",))
             scal_T[str(T)] = r["antlr"]
             mem_T[str(T)] = r["memory_mb"]["antlr"]
         for B in (1, 16, 64):
-            r = bench_antlr(args.dtype, 3, B=B, rules=("antlr",))
+            r = bench_antlr(args.dtype, repeats, B=B, rules=("antlr",))
             scal_B[str(B)] = r["antlr"]
             mem_B[str(B)] = r["memory_mb"]["antlr"]
         res["antlr_scaling_T"] = scal_T            # ms/sample of forward+backward at B = 16
