@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from conftest import all_threads
 from snnref import Network, backward, forward
 from snnref.rules.tsslbp import _tsslbp_final_fast_kernel, _tsslbp_final_kernel
-from test_tsslbp_cases import cases, make_case
+from tssl_cases import cases, make_case
 
 _ADJ = ("E", "A", "rho", "G_tssl", "G")
 

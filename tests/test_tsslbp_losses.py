@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 import naive_tsslbp as naive
 from snnref import backward, losses, postprocess
 from snnref.losses.tsslbp import psp_filter_1d, target_pattern
-from test_tsslbp_cases import make_case
+from tssl_cases import make_case
 
 
 def _traces(T_choices=(5, 10, 20)):

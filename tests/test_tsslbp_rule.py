@@ -8,7 +8,7 @@ import naive_tsslbp as naive
 import snnref
 from snnref import Network, NeuronModel, backward, forward
 from snnref.rules.tsslbp import _tsslbp_final_kernel, tsslbp_backward
-from test_tsslbp_cases import ATOL32, ATOL64, RTOL32, RTOL64, cases, layer_dicts, make_case
+from tssl_cases import ATOL32, ATOL64, RTOL32, RTOL64, cases, layer_dicts, make_case
 
 
 def _tssl(case, **opts):

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from snnref import backward
 from snnref.verify import tsslbp as vt
-from test_tsslbp_cases import FD_ATOL, FD_RTOL, make_case
+from tssl_cases import FD_ATOL, FD_RTOL, make_case
 
 
 def _directional_check(case, warmup, inv_du_max, n_dirs=2, h=1e-6):
