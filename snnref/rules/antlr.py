@@ -46,9 +46,11 @@ Two implementations (option ``impl``, every rule)
 outer, l = L..1 inner, every step of every sample, the back-projections (C5), (T3) as scalar loops,
 then (C3), (C4) over all steps. All layers are packed along the last axis.
 
-``impl="fast"`` (default): the same recurrences and the same arithmetic per neuron and step,
-restructured; the results agree with the reference to the rounding of reordered sums (tests/
-test_fast_paths.py). What is skipped, and why it is exact:
+``impl="fast"`` (default): the same recurrences with the same arithmetic and the same summation
+order, restructured so that no work is spent on terms that are exactly zero. The results are
+bit-identical to the reference (up to the sign of zero), except with upper layers of more than
+``BLAS_MIN_NEURONS`` neurons, whose back-projections use BLAS (item 2); tests/test_fast_paths.py
+checks both. What is skipped or reordered, and why it is exact:
 
 1. Steps after t_end(b). Let t_end(b) be the last step at which sample b has a non-zero dL_dS or
    dL_dt in any output neuron. Every backward quantity is a linear function of dL_dS[t'], dL_dt[t']
@@ -57,17 +59,23 @@ test_fast_paths.py). What is skipped, and why it is exact:
    (with the latency loss t_end is the last first-spike step, often << T). Exception: the n = -1
    term of ``timing_tau_min=-1`` feeds dV^l[t-1] into Tprop^{l-1}[t], so a layer k levels below the
    output can be non-zero up to t_end + k; the fast path then extends t_end by L-1 steps. The active
-   rows (t <= t_end(b)) are stored compactly, O(R N_l) with R = sum_b (t_end(b) + 1) <= T B.
+   rows (t <= t_end(b), ordered t ascending, then b) are stored compactly: O(R N_l) memory per
+   layer with R = sum_b (t_end(b) + 1) <= T B; nothing is O(T^2).
 2. Layer-outer order. Layer l needs only layer l+1 at the same step (and at t-1 for tau_min = -1),
-   so all steps of layer l run first (a valid topological order, bit-identical to t-outer for the
-   per-neuron recurrences); then (C5) dS^{l-1} = beta_I dI^l W^T and (T3) Tprop^{l-1} = beta_I
-   E2^l W^T (minus eps_star[-1] dV^l[t-1] W^T) are dense BLAS products over the active rows.
-3. The surrogate exp where its factor is 0: sigma(V) dS with dS == 0 (act_rnn: with g == 0) is 0.
-4. (C3) over the non-zero presynaptic values of the active rows only (dI^l = 0 elsewhere), in the
-   reference's order (t ascending, then b), with the real value of S (exact for relaxed traces).
+   so all steps of layer l run first (a valid topological order; per neuron the recurrences are the
+   same). Then (C5) dS^{l-1} = beta_I dI^l W^T and (T3) Tprop^{l-1} = beta_I E2^l W^T (minus
+   eps_star[-1] dV^l[t-1] W^T) are computed over the active rows, as vectorisable axpy loops in the
+   reference's summation order (j ascending, float64 accumulators), or, for upper layers wider than
+   ``BLAS_MIN_NEURONS``, as BLAS matrix products (other order; float32 sums in float32).
+3. The surrogate exp where its factor is 0: sigma(V) dS with dS == 0 (act_rnn: with g == 0) is 0,
+   and zero terms of the back-projection sums.
+4. (C3) over the non-zero presynaptic values of the active rows only (dI^l = 0 elsewhere), (C4) over
+   the active rows, both in the reference's order (t ascending, then b), with the real value of S
+   (exact for relaxed traces).
 5. Work split: within a layer the neurons are independent, so the parallel work items are blocks of
-   neurons (one per thread; a balanced split even when t_end differs between samples); every value is
-   computed by exactly one item in a fixed order, so results do not depend on the thread count.
+   neurons (one per thread; balanced even when t_end differs between samples), rows for the
+   back-projections, presynaptic neurons for (C3). Every value is computed by exactly one item in a
+   fixed order, so results do not depend on the thread count.
 """
 import numba
 import numpy as np
@@ -267,14 +275,15 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                        alpha_I, alpha_V, beta_V, theta, ste_alpha, ste_beta, lam_act, lam_tim,
                        vstar_code, vstar_floor, explicit, es_over_bI, vs_n,
                        store_adj, store_dV, store_E2,
-                       dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c, db):
+                       dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c):
     """Kernel of the fast path of :func:`antlr_family_backward`: all steps of ONE layer.
 
     Per sample b only the compact rows t = t_end[b] .. 0 (row index rowidx[t, b]); the states at
     t_end[b] + 1 are zero. Neurons are independent within a layer, so the work is split into blocks
     of ``blk`` neurons (one prange iteration each, no shared writes). The arithmetic per neuron and
     step is the reference kernel's, with the [t+1] states kept in block-local carries of the array
-    dtype (the values the reference re-reads from its arrays). db accumulates sum_t,b dV_dep (float64).
+    dtype (the values the reference re-reads from its arrays). Writes dI_c and dVdep_c, and dV_c, E2_c,
+    dT_c, E1_c when asked to.
     """
     T, B, N = V.shape
     use_act = mode != 3
@@ -291,7 +300,6 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
         c_dI = np.zeros(N, dtype=dI_c.dtype)
         c_E1 = np.zeros(N, dtype=dI_c.dtype)
         c_E2 = np.zeros(N, dtype=dI_c.dtype)
-        acc_db = np.zeros(N, dtype=np.float64)
         for b in range(B):
             te = t_end[b]
             for j in range(j0, j1):
@@ -314,6 +322,7 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                     # act_srm / timing / antlr with the aux traces and no adjoint output: the loop
                     # below without the branches of the other rules and options (same arithmetic)
                     dI_r = dI_c[r]
+                    dVdep_r = dVdep_c[r]
                     for j in range(j0, j1):
                         s = S_t[j]
                         v = V_t[j]
@@ -343,8 +352,8 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                         c_dV[j] = dv
                         c_dVdep[j] = dvdep
                         c_dI[j] = di
-                        acc_db[j] += c_dVdep[j]
                         dI_r[j] = c_dI[j]
+                        dVdep_r[j] = c_dVdep[j]
                         if store_dV:
                             dV_c[r, j] = c_dV[j]
                         if use_tim:
@@ -412,12 +421,10 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                     c_dV[j] = dv
                     c_dVdep[j] = dvdep
                     c_dI[j] = di
-                    acc_db[j] += c_dVdep[j]
                     dI_c[r, j] = c_dI[j]
+                    dVdep_c[r, j] = c_dVdep[j]
                     if store_dV:
                         dV_c[r, j] = c_dV[j]
-                    if store_adj:
-                        dVdep_c[r, j] = c_dVdep[j]
                     if use_tim:
                         if not explicit:
                             e1n = 0.0
@@ -449,8 +456,6 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                             E1_c[r, j] = c_E1[j]
                         if store_E2:
                             E2_c[r, j] = c_E2[j]
-        for j in range(j0, j1):
-            db[j] = acc_db[j]
 
 
 @parallel_kernel
@@ -477,6 +482,65 @@ def _fast_weight_grad_kernel(X, rt, rb, D, blk, g):
 
 
 # --------------------------------------------------------------------------------------- helpers
+@parallel_kernel
+def _fast_backproject_kernel(D, Wt, beta, D2, prev, coef, out):
+    """out[r, i] = beta sum_j W[i, j] D[r, j]  -  coef sum_j W[i, j] D2[prev[r], j]  (second term only if
+    D2 has rows and prev[r] >= 0), with Wt = W^T (C-contiguous).
+
+    The sums run over j ascending in float64, each product in the array dtype, exactly as the scalar
+    loops of the reference kernel ((C5), (T3) and the tau_min = -1 term), but as axpy updates over i
+    (vectorisable). Zero D entries are skipped (their terms are 0). Rows are split into contiguous
+    blocks (one prange iteration each); every row is computed by one iteration."""
+    R, Na = D.shape
+    N = Wt.shape[1]
+    second = D2.shape[0] > 0
+    nblk = min(R, 64)
+    for k in prange(nblk):
+        r0 = k * R // nblk
+        r1 = (k + 1) * R // nblk
+        acc = np.zeros(N, dtype=np.float64)
+        acc2 = np.zeros(N, dtype=np.float64)
+        for r in range(r0, r1):
+            for i in range(N):
+                acc[i] = 0.0
+            for j in range(Na):
+                d = D[r, j]
+                if d != 0.0:
+                    w = Wt[j]
+                    for i in range(N):
+                        acc[i] += w[i] * d
+            o = out[r]
+            if second and prev[r] >= 0:
+                for i in range(N):
+                    acc2[i] = 0.0
+                p = prev[r]
+                for j in range(Na):
+                    d = D2[p, j]
+                    if d != 0.0:
+                        w = Wt[j]
+                        for i in range(N):
+                            acc2[i] += w[i] * d
+                for i in range(N):
+                    o[i] = beta * acc[i] - coef * acc2[i]
+            else:
+                for i in range(N):
+                    o[i] = beta * acc[i]
+
+
+@parallel_kernel
+def _fast_colsum_kernel(D, blk, out):
+    """out[j] = sum_r D[r, j] over r ascending (float64), columns split into blocks of ``blk``."""
+    R, N = D.shape
+    nblk = (N + blk - 1) // blk
+    for k in prange(nblk):
+        j0 = k * blk
+        j1 = min(N, j0 + blk)
+        for r in range(R):
+            d = D[r]
+            for j in range(j0, j1):
+                out[j] += d[j]
+
+
 IMPLS = ("fast", "reference")
 
 
@@ -687,6 +751,35 @@ def active_rows(dL_dS, dL_dt, T, B, extend=0):
     return t_end, rowidx, rt.astype(np.int64), rb.astype(np.int64)
 
 
+#: upper-layer size above which the back-projection uses BLAS (numpy ``@``) instead of
+#: :func:`_fast_backproject_kernel`; see :func:`_back_project`.
+BLAS_MIN_NEURONS = 64
+
+
+def _back_project(D, W, beta, D2, prev, coef):
+    """Back-projection to the layer below over the active rows (R rows)::
+
+        out[r, i] = beta sum_j W[i, j] D[r, j] - coef sum_j W[i, j] D2[prev[r], j]   (second term if D2
+                                                                                      has rows, prev[r] >= 0)
+
+    i.e. (C5) (D = dI), (T3) (D = E2) and the tau_min = -1 term (D2 = dV). With at most
+    ``BLAS_MIN_NEURONS`` upper-layer neurons (the official networks' 10 outputs) a kernel with the
+    reference's summation order (bit-identical); above that BLAS matrix products (summation order of
+    the BLAS library, float32 accumulated in float32), which are much faster for wide layers.
+    """
+    R = D.shape[0]
+    if W.shape[1] <= BLAS_MIN_NEURONS:
+        out = np.empty((R, W.shape[0]), dtype=D.dtype)
+        _fast_backproject_kernel(D, np.ascontiguousarray(W.T), beta, D2, prev, coef, out)
+        return out
+    out = D @ W.T
+    out *= beta
+    if D2.shape[0] > 0:
+        has = prev >= 0
+        out[has] -= coef * (D2 @ W.T)[prev[has]]
+    return out
+
+
 def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
     """``impl="fast"`` (default): the same recurrences, restructured (module docstring, "Two implementations")."""
     m = net.model
@@ -704,9 +797,8 @@ def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
     # signals arriving at the output layer, on the active rows
     dS_in = np.zeros((R, n_out), dtype=dt) if dL_dS is None else np.ascontiguousarray(dL_dS[rt, rb], dtype=dt)
     Tp_in = np.zeros((R, n_out), dtype=dt) if dL_dt is None else np.ascontiguousarray(dL_dt[rt, rb], dtype=dt)
-    if tau_m1:
-        has_prev = rt >= 1
-        prev = rowidx[rt[has_prev] - 1, rb[has_prev]]
+    # row of (t-1, b) for each active row (t, b), -1 at t = 0 (the tau_min = -1 term)
+    prev = np.where(rt >= 1, rowidx[np.maximum(rt - 1, 0), rb], -1) if tau_m1 else np.zeros(0, dtype=np.int64)
     dW = [None] * L
     db = [None] * L
     adj_c = [None] * L
@@ -717,24 +809,26 @@ def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
         store_dV = return_adjoints or explicit or (tau_m1 and below)
         store_E2 = use_tim and (return_adjoints or below)
         dI_c = np.empty((R, N), dtype=dt)
+        dVdep_c = np.empty((R, N), dtype=dt)
         dV_c = np.zeros((R, N), dtype=dt) if store_dV else empty
         E2_c = np.empty((R, N), dtype=dt) if store_E2 else empty
         if return_adjoints:
-            dVdep_c, dT_c, E1_c = (np.zeros((R, N), dtype=dt) for _ in range(3))
+            dT_c, E1_c = (np.zeros((R, N), dtype=dt) for _ in range(2))
         else:
-            dVdep_c = dT_c = E1_c = empty
-        gb = np.zeros(N, dtype=np.float64)
+            dT_c = E1_c = empty
         _fast_layer_kernel(lt.V, lt.I, lt.S, dS_in, Tp_in, rowidx, t_end, mode, _block(N),
                            m.alpha_I, m.alpha_V, m.beta_V, m.theta, opt["ste_alpha"], opt["ste_beta"],
                            lam_act, lam_tim, bool(vstar_code), vstar_floor, bool(explicit), es_over_bI, vs_n,
                            bool(return_adjoints), bool(store_dV), bool(store_E2),
-                           dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c, gb)
-        # (C3) over the presynaptic non-zeros of the active rows
+                           dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c)
+        # (C3) over the presynaptic non-zeros of the active rows, (C4) over the active rows
         X = trace.x if l == 0 else trace.layers[l - 1].S
         N_in = X.shape[2]
         g = np.zeros((N_in, N), dtype=np.float64)
         _fast_weight_grad_kernel(X, rt, rb, dI_c, _block(N_in), g)
         g *= m.beta_I
+        gb = np.zeros(N, dtype=np.float64)
+        _fast_colsum_kernel(dVdep_c, _block(N), gb)
         gb *= m.beta_bias
         if rule == "timing" and opt["timing_penalty"] != 0.0:
             _timing_penalty(g, trace, l, N_in, opt["timing_penalty"])
@@ -745,20 +839,14 @@ def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
             if use_tim:
                 adj_c[l].update(Tprop=Tp_in, E1=E1_c, E2=E2_c)
         if below:
-            # back-projection to layer l-1 as dense products over the active rows, (C5) and (T3)
-            Wt = net.weights[l].T  # (N_l, N_{l-1}); a transposed view, BLAS reads it in place
-            N_below = Wt.shape[1]
+            W = net.weights[l]
+            N_below = W.shape[0]
             if use_act:
-                dS_in = dI_c @ Wt
-                dS_in *= m.beta_I
+                dS_in = _back_project(dI_c, W, m.beta_I, empty, prev, 0.0)
             else:
                 dS_in = np.zeros((R, N_below), dtype=dt)  # not used by timing (reference: zeros)
             if use_tim:
-                Tp_in = E2_c @ Wt
-                Tp_in *= m.beta_I
-                if tau_m1:  # n = -1 term: Tprop^{l-1}[t] -= eps_star[-1] W dV^l[t-1]
-                    P = dV_c @ Wt
-                    Tp_in[has_prev] -= es_m1 * P[prev]
+                Tp_in = _back_project(E2_c, W, m.beta_I, dV_c if tau_m1 else empty, prev, es_m1)
             else:
                 Tp_in = empty
     adjoints = None
