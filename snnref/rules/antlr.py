@@ -356,7 +356,7 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                         dVdep_r[j] = c_dVdep[j]
                         if store_dV:
                             dV_c[r, j] = c_dV[j]
-                        if use_tim:
+                        if store_E2:  # E1, E2 only feed the layer below (none for the first layer)
                             e1n = 0.0
                             e2n = 0.0
                             if not last and s != 1.0:
@@ -367,8 +367,7 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, mode, blk,
                                 e1 = -alpha_V * dv * 0.5
                             c_E1[j] = e1
                             c_E2[j] = alpha_I * e2n - beta_V * alpha_I * dv * 0.5 + beta_V * e1
-                            if store_E2:
-                                E2_c[r, j] = c_E2[j]
+                            E2_c[r, j] = c_E2[j]
                     continue
                 for j in range(j0, j1):
                     s = S_t[j]
