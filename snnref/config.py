@@ -34,7 +34,7 @@ RULE_OPTION_NAMES = {
     "act_rnn": _SURR, "act_srm": _SURR, "act_slayer": _SURR,
     "timing": _SURR + ("vstar_mode", "vstar_floor", "timing_penalty"),
     "antlr": _SURR + ("vstar_mode", "vstar_floor", "lambda_act", "lambda_tim"),
-    "tsslbp": ("tssl_inv_du_max", "tssl_variant"),
+    "tsslbp": ("tssl_inv_du_max", "tssl_variant", "tssl_warmup", "tssl_intra"),
 }
 OPTIMIZERS = ("sgd", "adam", "adamw")
 INITS = ("torch_linear", "kaiming_normal", "normal")
@@ -85,6 +85,8 @@ class TrainConfig:
     vstar_mode, vstar_floor : V* definition of the timing path (A7: "code", 0.01).
     timing_penalty : Timing-rule penalty (A11: 100 in the official Timing presets, else 0).
     tssl_inv_du_max, tssl_variant : TSSL-BP options (A26: 8; A25: "final").
+    tssl_warmup, tssl_intra : TSSL-BP switches (official: true, true; false = ablations, see
+        snnref.rules.tsslbp and scripts/ablation.py).
 
     Loss (spec 5)
     -------------
@@ -162,6 +164,8 @@ class TrainConfig:
     timing_penalty: float = None
     tssl_inv_du_max: float = None
     tssl_variant: str = None
+    tssl_warmup: bool = None
+    tssl_intra: bool = None
     # loss
     loss: str = "latency"
     max_target_spikes: int = 1
@@ -351,6 +355,9 @@ class TrainConfig:
             real(name, lo=0, allow_none=True)
         choice("vstar_mode", ("code", "appendix"), allow_none=True)
         choice("tssl_variant", ("final", "global_rate_switch"), allow_none=True)
+        for name in ("tssl_warmup", "tssl_intra"):
+            if getattr(self, name) is not None:
+                boolean(name)
         choice("loss", LOSSES)
         integer("max_target_spikes", lo=0)
         integer("min_target_spikes", lo=0)

@@ -9,7 +9,10 @@ Decisions, one class index per sample (int64 array of shape (B,)); ties go to th
 - :func:`predict_psp`: argmax_k sum_t a_k[t] (TSSL-BP: PSP sum, not spike count, spec 5.7 / A28).
 
 :func:`spike_statistics` gives the spike counts of the official ANTLR code (total and "necessary"
-spikes per sample, spec 7.5) plus per-layer firing and silence fractions.
+spikes per sample, spec 7.5) plus per-layer firing and silence fractions, and the statistics asked
+for by reviewer 3 of TSSL-BP ("do the network dynamics play a role in 5 steps?"): the fraction of
+neurons that spike more than once, the spikes per firing neuron and the distribution of the
+first-spike steps of every layer.
 """
 import numpy as np
 
@@ -100,7 +103,17 @@ def spike_statistics(trace):
     - ``layer_spikes`` (L, B): spikes per layer;
     - ``firing_fraction`` (L, B): layer_spikes / (T N_l);
     - ``silent_fraction`` (L, B): fraction of the N_l neurons that never fired for the sample;
-    - ``first_output_step`` (B,): t_out(b), or T if no output spike.
+    - ``first_output_step`` (B,): t_out(b), or T if no output spike;
+    - ``multi_spike_fraction`` (L, B): fraction of the N_l neurons that spiked MORE THAN ONCE in the
+      window, #{j : sum_t S_j[t] >= 2} / N_l (reviewer 3 of TSSL-BP: "whether any neuron manages to
+      spike more than once");
+    - ``spikes_per_firing_neuron`` (L, B): layer_spikes / #{j : sum_t S_j[t] >= 1}, the mean number
+      of spikes of the neurons that fired (NaN if no neuron of the layer fired for the sample; pool
+      over samples with ``layer_spikes.sum(-1) / ((1 - silent_fraction) N_l).sum(-1)`` or ``np.nanmean``);
+    - ``first_spike_hist`` (L, B, T), int64: ``first_spike_hist[l, b, t]`` = number of neurons of
+      layer l whose FIRST spike for sample b is at step t (neurons that never fire are not counted;
+      ``hist[l, b].sum() = (1 - silent_fraction[l, b]) N_l``). ``.sum(axis=1)`` is the histogram of
+      first-spike steps over the samples, per layer.
 
     Averages over samples are ``.mean(axis=-1)``; the official code reports the per-sample mean of
     total and necessary spikes. For the early-stopped statistics of the official code pass a trace
@@ -112,7 +125,7 @@ def spike_statistics(trace):
 
     Returns
     -------
-    dict of float64 arrays (``first_output_step`` int64)
+    dict of float64 arrays (``first_output_step`` and ``first_spike_hist`` int64)
     """
     _check_trace(trace, "spike_statistics")
     T, B = trace.T, trace.B
@@ -126,13 +139,26 @@ def spike_statistics(trace):
     layer_necessary = np.zeros((L, B))
     firing = np.zeros((L, B))
     silent = np.zeros((L, B))
+    multi = np.zeros((L, B))
+    per_firing = np.zeros((L, B))
+    first_hist = np.zeros((L, B, T), dtype=np.int64)
     for l, lt in enumerate(trace.layers):
         S = np.asarray(lt.S, dtype=np.float64)
+        N = S.shape[2]
         per_t = S.sum(axis=2)                                           # (T, B)
         layer_spikes[l] = per_t.sum(axis=0)
         layer_necessary[l] = (per_t * steps).sum(axis=0)
-        firing[l] = layer_spikes[l] / (T * S.shape[2])
-        silent[l] = (~(S != 0).any(axis=0)).mean(axis=1)
+        firing[l] = layer_spikes[l] / (T * N)
+        counts = (S != 0).sum(axis=0)                                   # (B, N) spikes per neuron
+        fired = counts >= 1
+        silent[l] = (~fired).mean(axis=1)
+        multi[l] = (counts >= 2).mean(axis=1)
+        n_fired = fired.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_firing[l] = np.where(n_fired > 0, layer_spikes[l] / np.maximum(n_fired, 1), np.nan)
+        tf = (S != 0).argmax(axis=0)                                    # (B, N), 0 for silent neurons
+        for b in range(B):
+            first_hist[l, b] = np.bincount(tf[b][fired[b]], minlength=T)
     return {
         "total_spikes": layer_spikes.sum(axis=0),
         "necessary_spikes": layer_necessary.sum(axis=0),
@@ -140,4 +166,7 @@ def spike_statistics(trace):
         "firing_fraction": firing,
         "silent_fraction": silent,
         "first_output_step": first_out,
+        "multi_spike_fraction": multi,
+        "spikes_per_firing_neuron": per_firing,
+        "first_spike_hist": first_hist,
     }

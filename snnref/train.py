@@ -14,7 +14,7 @@ Per epoch: shuffle the training set with ``np.random.default_rng(seed)`` (its st
 a resumed run is bit-identical to an uninterrupted one), train, evaluate the validation split (if
 any) and the test set, record accuracies (first-spike and spike-count for the ANTLR family; PSP
 sum and spike count for TSSL-BP; spec 5.7), spike statistics (total and "necessary" spikes per
-sample, per-layer firing / silent fractions; spec 7.5), wall time and throughput; write
+sample, per-layer firing / silent / multi-spike fractions; spec 7.5), wall time and throughput; write
 ``metrics.json`` and ``last.h5``; keep ``best.h5`` selected by the accuracy that matches the loss
 on the validation split, or on the test set when there is none (TSSL-BP code, A33); step the
 learning-rate schedule.
@@ -232,7 +232,8 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
 
     Returns a dict: ``loss``, ``accuracy_<readout>`` for each read-out of the run,
     ``spikes_per_sample`` (total, all layers incl. output, full T), ``necessary_spikes_per_sample``
-    (spec 7.5), ``firing_fraction`` and ``silent_fraction`` (one value per spiking layer, averaged
+    (spec 7.5), ``firing_fraction``, ``silent_fraction`` and ``multi_spike_fraction`` (fraction of
+    the neurons that spike more than once in the window; one value per spiking layer, averaged
     over samples), ``samples``, ``eval_time_s``.
     """
     t0 = time.perf_counter()
@@ -246,6 +247,7 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
     L = len(net.weights)
     fire = np.zeros(L)
     silent = np.zeros(L)
+    multi = np.zeros(L)
     for start in range(0, n, cfg.test_batch_size):
         part = split.take(np.arange(start, min(n, start + cfg.test_batch_size)))
         x = _encode(cfg, part.inputs, rng, dtype)
@@ -261,6 +263,7 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
         nec += float(np.sum(st["necessary_spikes"]))
         fire += np.sum(st["firing_fraction"], axis=1)
         silent += np.sum(st["silent_fraction"], axis=1)
+        multi += np.sum(st["multi_spike_fraction"], axis=1)
         if callback is not None:
             callback("evaluate", {"phase": phase, "done": min(n, start + b), "total": n,
                                   "elapsed_s": time.perf_counter() - t0})
@@ -269,6 +272,7 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
         out[f"accuracy_{r}"] = correct[r] / n
     out.update(spikes_per_sample=tot / n, necessary_spikes_per_sample=nec / n,
                firing_fraction=[float(v) for v in fire / n], silent_fraction=[float(v) for v in silent / n],
+               multi_spike_fraction=[float(v) for v in multi / n],
                eval_time_s=time.perf_counter() - t0)
     return out
 
@@ -445,6 +449,7 @@ def train(cfg, run_dir, *, resume=False, callback=None):
         entry["necessary_spikes_per_sample"] = te["necessary_spikes_per_sample"]
         entry["firing_fraction"] = te["firing_fraction"]
         entry["silent_fraction"] = te["silent_fraction"]
+        entry["multi_spike_fraction"] = te["multi_spike_fraction"]
         entry["eval_time_s"] = sum(ev["eval_time_s"] for ev in evals.values())
         entry["wall_time_s"] = time.perf_counter() - t0
         history.append(entry)

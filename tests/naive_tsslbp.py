@@ -74,16 +74,26 @@ def warmup_f(u, threshold):
 
 
 # ------------------------------------------------------------------------------------- backward
-def layer_backward_final(grad_delta, u, du, s, syns, tau_m, tau_s, threshold, inv_du_max=8.0, warmup=True):
+def layer_backward_final(grad_delta, u, du, s, syns, tau_m, tau_s, threshold, inv_du_max=8.0, warmup=True,
+                         intra=True, float32_constants=False):
     """The final official backward loop of one layer (spec 4.2-4.3), literally.
 
     Returns (grad, G_tssl) where grad = dL/dx (after warm-up) and G_tssl is the running ``theta``
     after each step. O(T^2) sums, as in the official code.
+
+    Switches (snnref options ``tssl_intra`` / ``tssl_float32_constants``): ``intra=False`` skips the
+    line that adds the intra-neuron term ``theta * u * (-theta_m) * partial_u``;
+    ``float32_constants=True`` reads (threshold, tau_s, theta_m) back from a float32 tensor, as the
+    official ``others = torch.tensor([threshold, tau_s, theta_m])`` with torch's default dtype
+    (the kernel vector is built from the full-precision tau_s, like the official glv.syn_a).
     """
     T, B, N = grad_delta.shape
     theta_m = 1.0 / tau_m
-    th = 1.0 / (4.0 * tau_s)
     kern = syn_a(T, tau_s)
+    if float32_constants:
+        stored = np.array([threshold, tau_s, theta_m], dtype=np.float32)
+        threshold, tau_s, theta_m = (stored[i].item() for i in range(3))
+    th = 1.0 / (4.0 * tau_s)
     partial_a = [k / (-tau_s) for k in kern]
     grad = np.zeros((T, B, N))
     G_tssl = np.zeros((T, B, N))
@@ -97,7 +107,8 @@ def layer_backward_final(grad_delta, u, du, s, syns, tau_m, tau_s, threshold, in
                 for k in range(T - t):
                     grad_tmp += partial_u * partial_a[k] * grad_delta[t + k, b, j] * tau_s
                 if t != T - 1:
-                    grad_tmp += theta * u[t, b, j] * (-1.0) * theta_m * partial_u
+                    if intra:
+                        grad_tmp += theta * u[t, b, j] * (-1.0) * theta_m * partial_u
                     grad_tmp += theta * (1.0 - theta_m) * (1.0 - out)
                 theta = grad_tmp * out + theta * (1.0 - out) * (1.0 - theta_m)
                 G_tssl[t, b, j] = theta
@@ -111,13 +122,15 @@ def layer_backward_final(grad_delta, u, du, s, syns, tau_m, tau_s, threshold, in
     return grad, G_tssl
 
 
-def layer_backward_sep2020(grad_delta, u, du, s, tau_m, tau_s, threshold, inv_du_max=10.0, rate_switch=0.1):
+def layer_backward_sep2020(grad_delta, u, du, s, tau_m, tau_s, threshold, inv_du_max=10.0, rate_switch=0.1,
+                           intra=True):
     """The Sep 2020 official backward of one layer (spec 4.5), with explicit T x T matrices.
 
     partial_a[i, k] = eps_s[k - i] (k >= i); delta_refs[k', k] = the change at step k of the decaying
     reset memory "ref" of an earlier spike k', recorded only at spike steps k (replayed here from
     u and s as the official forward builds it); grad_a[t] = sum_k (partial_a + partial_a @ delta_refs)[t, k] E[k];
     grad = clamp(1/du, -10, 10) s grad_a if the layer rate > 0.1 else f(u) grad_a.
+    ``intra=False`` (snnref ablation ``tssl_intra=False``) drops the reset-history part: total = partial_a.
     """
     T, B, N = grad_delta.shape
     theta_m = 1.0 / tau_m
@@ -141,7 +154,7 @@ def layer_backward_sep2020(grad_delta, u, du, s, tau_m, tau_s, threshold, inv_du
                     delta_ref[:t] *= out
                 ref[t] = -u[t, b, j] * out
                 delta_refs[:t, t] = delta_ref[:t]
-            total = P + P @ delta_refs
+            total = P + P @ delta_refs if intra else P
             for t in range(T):
                 grad_a = sum(total[t, k] * grad_delta[k, b, j] for k in range(t, T))
                 if rate > rate_switch:

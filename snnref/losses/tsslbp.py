@@ -81,54 +81,94 @@ def _count_arg(value, name):
 
 
 # --------------------------------------------------------------------------------------- losses
-def psp_kernel(trace, labels, tssl_target_pattern="final", single_pass=False, *, tau_s=None):
-    r"""TSSL-BP kernel (PSP) loss, official ``loss: kernel`` (spec 5.4, A29).
+def psp_kernel(trace, labels=None, tssl_target_pattern="final", single_pass=False, *, target=None, tau_s=None):
+    r"""TSSL-BP kernel (PSP) loss, official ``loss: kernel`` (spec 5.4, A29), or spike-sequence loss.
 
-    Target trace of the label neuron: the desired spike train d (:func:`target_pattern`) passed
-    TWICE through the PSP filter (once when the official main.py builds its targets, once inside
-    the loss)::
+    Desired spike trains d_k[t] in {0, 1}: either from ``labels`` (official classification use:
+    the label neuron gets the pattern of :func:`target_pattern`, the other neurons d = 0), or given
+    explicitly as ``target`` (any spike sequence per sample and output neuron, e.g. the random
+    spike trains of :func:`snnref.data.spike_train_task`; exactly one of the two). The target
+    trace is d passed TWICE through the PSP filter (once when the official main.py builds its
+    targets, once inside the loss)::
 
         dhat[t] = (1 - 1/tau_s) dhat[t-1] + d[t]/tau_s
         ahat[t] = (1 - 1/tau_s) ahat[t-1] + dhat[t]/tau_s      (single_pass=True: ahat = dhat)
 
-    Other output neurons have target 0. Then, summed over the batch (no 1/B)::
+    Then, summed over the batch (no 1/B)::
 
         L = 1/2 sum_b sum_k sum_t (a_k[t] - ahat_k[t])^2,       E_k[t] = dL/da_k[t] = a_k[t] - ahat_k[t]
+
+    With ``single_pass=True`` an output that fires exactly d has zero loss (its trace is dhat);
+    with the official double filtering it does not (spec 5.4).
 
     Parameters
     ----------
     trace : Trace or array (T, B, N_out)
         Forward trace of a TSSL-BP network, or the output PSP trace a (then pass ``tau_s``).
-    labels : int array (B,)
-        Class index = label neuron of each sample.
+    labels : int array (B,) or None
+        Class index = label neuron of each sample (classification, official).
     tssl_target_pattern : "final" (default) or "sep2020"
-        Which 5-step pattern is used for T = 5 (spec A29).
+        Which 5-step pattern is used for T = 5 (spec A29); only with ``labels``.
     single_pass : bool
         Filter the target only once (ahat = dhat, the trace of the target spikes). The Sep 2020 code
         did this; the final code filters twice (default).
+    target : array (T, B, N_out) of 0/1, or None
+        Explicit desired spike rasters d (time-major, like the trace); any T. **[choice]** extension
+        for spike-sequence learning (not in the official code, which only builds label targets).
     tau_s : float, only with a raw trace array.
 
     Returns
     -------
     LossResult
         ``value`` (float), ``dL_da`` (T, B, N_out), ``info``: "target" (T, B, N_out) the target traces
-        ahat, "target_spikes" (T,) the pattern d, "per_sample" (B,) loss of each sample.
+        ahat, "target_spikes" the desired spikes d ((T,) pattern with labels, (T, B, N_out) with
+        ``target``), "per_sample" (B,) loss of each sample.
+
+    Raises
+    ------
+    ValueError if both or neither of labels / target are given, if ``target`` has the wrong shape,
+    is not 0/1 or contains NaN, or if tssl_target_pattern is not "final" together with ``target``.
     """
     a, tau_s, dtype = _output_trace(trace, tau_s)
     T, B, N = a.shape
-    labels = V.check_labels(labels, B, N)
     if not isinstance(single_pass, (bool, np.bool_)):
         raise TypeError(f"single_pass must be True or False; got {single_pass!r}.")
-    d = target_pattern(T, tssl_target_pattern)
-    target = psp_filter_1d(d, tau_s)
-    if not single_pass:
-        target = psp_filter_1d(target, tau_s)
-    ahat = np.zeros_like(a)
-    ahat[:, np.arange(B), labels] = target[:, None]
+    if (labels is None) == (target is None):
+        raise ValueError(
+            "psp_kernel needs exactly one of labels (class index per sample, official kernel loss) "
+            "and target (desired spike rasters (T, B, N_out)); got "
+            f"{'both' if labels is not None else 'neither'}."
+        )
+    if target is not None:
+        if tssl_target_pattern != "final":
+            raise ValueError(
+                f"tssl_target_pattern ({tssl_target_pattern!r}) only applies with labels; with an explicit "
+                "target the desired spikes are the target raster itself. Drop tssl_target_pattern."
+            )
+        d = V.as_float_array(target, "target", dtype=np.float64, allow_int=True)
+        V.check_time_major(d, "target")
+        if d.shape != (T, B, N):
+            raise ValueError(
+                f"target has the wrong shape: expected (T, B, N_out) = {(T, B, N)} like the output trace, "
+                f"got {d.shape}. Pass one desired spike raster per sample and output neuron, time-major."
+            )
+        V.check_binary(d, "target")
+        ahat = psp_filter_1d(d, tau_s)
+        if not single_pass:
+            ahat = psp_filter_1d(ahat, tau_s)
+        spikes = d
+    else:
+        labels = V.check_labels(labels, B, N)
+        spikes = target_pattern(T, tssl_target_pattern)
+        tr = psp_filter_1d(spikes, tau_s)
+        if not single_pass:
+            tr = psp_filter_1d(tr, tau_s)
+        ahat = np.zeros_like(a)
+        ahat[:, np.arange(B), labels] = tr[:, None]
     err = a - ahat
     per_sample = 0.5 * np.sum(err * err, axis=(0, 2))
     return LossResult(value=float(per_sample.sum()), dL_da=err.astype(dtype),
-                      info={"target": ahat, "target_spikes": d, "per_sample": per_sample})
+                      info={"target": ahat, "target_spikes": spikes, "per_sample": per_sample})
 
 
 def psp_count(trace, labels, desired_count, undesired_count, *, tau_s=None):

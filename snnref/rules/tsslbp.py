@@ -67,6 +67,8 @@ TSSLBP_OPTIONS = {
     "tssl_inv_du_max": None,
     "tssl_warmup": True,
     "warmup_rate": 0.1,
+    "tssl_intra": True,
+    "tssl_float32_constants": False,
     "impl": "fast",
 }
 _VARIANTS = ("final", "global_rate_switch")
@@ -80,7 +82,7 @@ _WARMUP_CLAMP = 8.0
 # --------------------------------------------------------------------------------------- kernels
 @parallel_kernel
 def _tsslbp_final_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du_max, warm_th,
-                         use_warmup, A, rho, G_tssl, G):
+                         use_warmup, A, rho, G_tssl, G, use_intra=True):
     """Kernel of :func:`tsslbp_backward` (variant "final"): fills A, rho, G_tssl, G of one layer."""
     T, B, N = E.shape
     for b in prange(B):
@@ -92,7 +94,10 @@ def _tsslbp_final_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du
                 if s[t, b, j] != 0.0:
                     inv = 1.0 / du[t, b, j]   # du > 0 at a spike; 1/+0 = inf -> clamped
                     rho_t = min(max(inv, 0.0), inv_du_max)
-                    g_t = rho_t * (A_t + theta_m * u[t, b, j] * g_next)               # inter + intra
+                    if use_intra:
+                        g_t = rho_t * (A_t + theta_m * u[t, b, j] * g_next)           # inter + intra
+                    else:
+                        g_t = rho_t * A_t                                             # inter only (ablation)
                 else:
                     rho_t = 0.0
                     g_t = (1.0 - theta_m) * g_next                                    # leak
@@ -111,7 +116,7 @@ def _tsslbp_final_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du
 
 @parallel_kernel
 def _tsslbp_final_fast_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du_max, warm_th,
-                              use_warmup, store_all, A, rho, G_tssl, G):
+                              use_warmup, store_all, A, rho, G_tssl, G, use_intra=True):
     """Fast kernel of :func:`tsslbp_backward` (variant "final", ``impl="fast"``).
 
     The same per-element arithmetic as :func:`_tsslbp_final_kernel` in the same order (so the
@@ -139,7 +144,10 @@ def _tsslbp_final_fast_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, i
                 if s[t, b, j] != 0.0:
                     inv = 1.0 / du[t, b, j]
                     rho_t = min(max(inv, 0.0), inv_du_max)
-                    g_t = rho_t * (A_t + theta_m * u[t, b, j] * g_next[j])          # inter + intra
+                    if use_intra:
+                        g_t = rho_t * (A_t + theta_m * u[t, b, j] * g_next[j])      # inter + intra
+                    else:
+                        g_t = rho_t * A_t                                           # inter only (ablation)
                 else:
                     rho_t = 0.0
                     g_t = (1.0 - theta_m) * g_next[j]                               # leak
@@ -165,7 +173,7 @@ def _tsslbp_final_fast_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, i
 
 @parallel_kernel
 def _tsslbp_rate_switch_kernel(E, u, du, s, theta_m, alpha_s, beta_s, theta, inv_du_max, use_tssl,
-                               A, intra, rho, G_tssl, G):
+                               A, intra, rho, G_tssl, G, use_intra=True):
     """Kernel of :func:`tsslbp_backward` (variant "global_rate_switch"): fills A, intra, rho, G_tssl, G."""
     T, B, N = E.shape
     for b in prange(B):
@@ -176,7 +184,7 @@ def _tsslbp_rate_switch_kernel(E, u, du, s, theta_m, alpha_s, beta_s, theta, inv
             for t in range(T - 1, -1, -1):
                 A_t = beta_s * E[t, b, j] + alpha_s * A_next
                 # reset-history weight of the pair (t, next spike k): theta_m u[t] (1-theta_m)^(k-1-t) E[k]
-                c_t = theta_m * u[t, b, j] * decayed_E if s[t, b, j] != 0.0 else 0.0
+                c_t = theta_m * u[t, b, j] * decayed_E if (use_intra and s[t, b, j] != 0.0) else 0.0
                 Q_t = beta_s * c_t + alpha_s * Q_next
                 if s[t, b, j] != 0.0:
                     rho_t = min(max(1.0 / du[t, b, j], -inv_du_max), inv_du_max)
@@ -218,9 +226,10 @@ def _resolve_options(options):
     opts["warmup_rate"] = V.check_scalar(
         opts["warmup_rate"], "warmup_rate", lo=0.0, hi=1.0,
         hint="It is the layer firing rate (spikes per neuron and step) above which the Sep 2020 code uses TSSL.")
-    if not isinstance(opts["tssl_warmup"], (bool, np.bool_)):
-        raise TypeError(f"tssl_warmup must be True or False; got {opts['tssl_warmup']!r}.")
-    opts["tssl_warmup"] = bool(opts["tssl_warmup"])
+    for name in ("tssl_warmup", "tssl_intra", "tssl_float32_constants"):
+        if not isinstance(opts[name], (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False; got {opts[name]!r}.")
+        opts[name] = bool(opts[name])
     V.check_choice(opts["impl"], "impl", _IMPLS)
     return opts
 
@@ -282,6 +291,24 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
         (the pure TSSL-BP estimate, used by the tangent-model check P-S3) **[choice]**.
     warmup_rate : float in [0, 1]
         Layer firing-rate switch of the "global_rate_switch" variant (default 0.1; unused by "final").
+    tssl_intra : bool
+        True (default, official): (P1) as above. False: **ablation, not an official variant**
+        (reviewer 4 of the paper asked for an ablation of the intra-neuron part): the intra-neuron
+        term ``rho[t] theta_m u[t] G_tssl[t+1]`` is dropped, so at a spike step
+        ``G_tssl[t] = rho[t] A[t]`` and G_tssl only carries each spike's inter-neuron signal back to
+        the earlier silent steps through the leak. In "global_rate_switch" it likewise removes the
+        reset-history term (``intra = 0``, G = rho A or f(u) A). See ``scripts/ablation.py``.
+    tssl_float32_constants : bool
+        False (default): the exact constants of the spec (theta_m = 1/tau_m, threshold, tau_s as
+        float64). True: reproduce the official backward's storage of (threshold, tau_s, theta_m) in
+        a default-dtype torch tensor read back with ``.item()``: with PyTorch's default float32 they
+        become float32 values even in a float64 run, e.g. tau_m = 5 gives
+        theta_m = float32(0.2) = 0.20000000298023224 in the intra-neuron and leak terms; threshold
+        enters the warm-up exponent and tau_s the warm-up switch 1/(4 tau_s) (both exact for the
+        released configs, threshold 1 and tau_s 2 or 3). The kernel eps_s of A is not affected
+        (the official code builds it from the config's Python float). This matters at the 1e-8
+        relative level: use it when comparing float64 snnref gradients with an official run made
+        with the default torch dtype for these constants; the exact constants are the reference.
     impl : "fast" (default) or "reference"
         Which kernel computes the per-neuron recursion of the "final" variant. "reference" is the
         plain transcription (loop order b > j > t, every adjoint stored); "fast" runs the same
@@ -297,7 +324,7 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
 
     Raises
     ------
-    TypeError for unknown options; ValueError for bad option values.
+    TypeError for unknown options or non-boolean switches; ValueError for bad option values.
     """
     opts = _resolve_options(options)
     if dL_da is None:
@@ -308,10 +335,14 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
     dt = net.dtype
     tau_s, tau_m = float(m.tau_s), float(m.tau_m)
     theta_m = 1.0 / tau_m
+    # the kernel eps_s of A (official glv.syn_a, built from the config's Python float) is exact
     alpha_s, beta_s = 1.0 - 1.0 / tau_s, 1.0 / tau_s
     theta = float(m.theta)
+    tau_s_c = tau_s                       # tau_s as the backward reads it back (warm-up switch)
+    if opts["tssl_float32_constants"]:    # official torch.tensor([threshold, tau_s, theta_m]).item()
+        theta, tau_s_c, theta_m = (float(np.float32(v)) for v in (theta, tau_s, theta_m))
     # the switch compares the stored trace with 1/(4 tau_s) rounded to the compute dtype
-    warm_th = float(dt(1.0 / (4.0 * tau_s)))
+    warm_th = float(dt(1.0 / (4.0 * tau_s_c)))
     inv_du_max = float(opts["tssl_inv_du_max"])
     L = net.n_layers
     T, B = trace.T, trace.B
@@ -320,6 +351,9 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
     fast = opts["impl"] == "fast"
     E = np.ascontiguousarray(dL_da, dtype=dt)        # no copy: backward() already cast it
     empty = np.empty((0, 0, 0), dtype=dt)
+    # the kernels' trailing use_intra defaults to True: pass it only for the ablation, so the
+    # official path keeps one compiled signature per dtype
+    intra_arg = () if opts["tssl_intra"] else (False,)
     for l in range(L - 1, -1, -1):
         lt = trace.layers[l]
         N = lt.S.shape[2]
@@ -333,15 +367,16 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
         extra = {}
         if opts["tssl_variant"] == "final" and fast:
             _tsslbp_final_fast_kernel(E, lt.u, lt.du, lt.S, lt.a, theta_m, alpha_s, beta_s, theta, inv_du_max,
-                                      warm_th, opts["tssl_warmup"], bool(return_adjoints), A, rho, G_tssl, G)
+                                      warm_th, opts["tssl_warmup"], bool(return_adjoints), A, rho, G_tssl, G,
+                                      *intra_arg)
         elif opts["tssl_variant"] == "final":
             _tsslbp_final_kernel(E, lt.u, lt.du, lt.S, lt.a, theta_m, alpha_s, beta_s, theta, inv_du_max,
-                                 warm_th, opts["tssl_warmup"], A, rho, G_tssl, G)
+                                 warm_th, opts["tssl_warmup"], A, rho, G_tssl, G, *intra_arg)
         else:
             rate = float(np.sum(lt.S, dtype=np.float64)) / float(B * N * T)
             intra = np.empty_like(A)
             _tsslbp_rate_switch_kernel(E, lt.u, lt.du, lt.S, theta_m, alpha_s, beta_s, theta, inv_du_max,
-                                       rate > opts["warmup_rate"], A, intra, rho, G_tssl, G)
+                                       rate > opts["warmup_rate"], A, intra, rho, G_tssl, G, *intra_arg)
             extra = {"intra": intra, "rate": rate}
         a_prev = trace.layer_input(l)                       # a^{l-1}, a^0 = trace.a0
         n_prev = a_prev.shape[2]
