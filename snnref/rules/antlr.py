@@ -53,7 +53,8 @@ bit-identical to the reference (up to the sign of zero), except with upper layer
 checks both. What is skipped or reordered, and why it is exact:
 
 1. Steps after t_end(b). Let t_end(b) be the last step at which sample b has a non-zero dL_dS or
-   dL_dt in any output neuron. Every backward quantity is a linear function of dL_dS[t'], dL_dt[t']
+   dL_dt in any output neuron (only the one(s) the rule uses: act_* ignore dL_dt, timing ignores
+   dL_dS; the output layer's "dS" / "Tprop" adjoints are the given arrays). Every backward quantity is a linear function of dL_dS[t'], dL_dt[t']
    at steps t' >= t (the recurrences carry t+1 -> t, and the loss injects at the same step), so all
    of them are exactly 0 at t > t_end(b): each sample's backward starts at t_end(b) with zero states
    (with the latency loss t_end is the last first-spike step, often << T). Exception: the n = -1
@@ -788,8 +789,10 @@ def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
     mode, use_tim, tau_m1, explicit, vstar_code, vstar_floor, lam_act, lam_tim, es_m1, es_over_bI, vs_n = \
         _scalars(m, rule, opt, T)
     use_act = mode != 3
+    # only the loss gradients the rule uses (act_*: dL_dS, timing: dL_dt, antlr: both) define t_end;
     # tau_min = -1 feeds dV^l[t-1] into Tprop^{l-1}[t]: each layer down reaches one step further
-    t_end, rowidx, rt, rb = active_rows(dL_dS, dL_dt, T, B, extend=(L - 1) if tau_m1 else 0)
+    t_end, rowidx, rt, rb = active_rows(dL_dS if use_act else None, dL_dt if use_tim else None, T, B,
+                                        extend=(L - 1) if tau_m1 else 0)
     R = rt.size
     empty = np.zeros((0, 0), dtype=dt)
     n_out = net.sizes[-1]
