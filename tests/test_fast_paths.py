@@ -361,3 +361,23 @@ def test_invalid_impl():
     trace = forward(net, np.ones((5, 1, 2)))
     with pytest.raises(ValueError, match=r"impl must be one of \['fast', 'reference'\]; got 'slow'"):
         backward(net, trace, "antlr", impl="slow")
+
+
+def test_non_contiguous_trace_and_signatures(rng):
+    """A user-built trace with Fortran-ordered arrays gives the same result without new compiled
+    specialisations (at most float64 + float32 per fast kernel)."""
+    m = NeuronModel.antlr(0.9, 0.8, T=10)
+    net = Network([rng.normal(0.5, 1, (3, 4)), rng.normal(0.5, 1, (4, 2))], model=m)
+    trace = forward(net, (rng.random((10, 2, 3)) < 0.5).astype(float))
+    dS = rng.normal(size=(10, 2, 2))
+    ref = backward(net, trace, "antlr", dS, None)
+    lts = [LayerTrace(*(np.asfortranarray(a) for a in (lt.I, lt.V, lt.S))) for lt in trace.layers]
+    ftrace = Trace(layers=lts, x=np.asfortranarray(trace.x), a0=None, model=m, form="rnn", T_full=10)
+    got = backward(net, ftrace, "antlr", dS, None)
+    for l in range(2):
+        np.testing.assert_array_equal(got.dW[l], ref.dW[l])
+        np.testing.assert_array_equal(got.db[l], ref.db[l])
+    if numba.config.DISABLE_JIT:
+        return
+    for k in (R._fast_layer_kernel, R._fast_weight_grad_kernel, R._fast_backproject_kernel, R._fast_colsum_kernel):
+        assert len(k.signatures) <= 2, (k, k.signatures)

@@ -818,13 +818,14 @@ def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
             dT_c, E1_c = (np.zeros((R, N), dtype=dt) for _ in range(2))
         else:
             dT_c = E1_c = empty
-        _fast_layer_kernel(lt.V, lt.I, lt.S, dS_in, Tp_in, rowidx, t_end, mode, _block(N),
+        Vl, Il, Sl = (np.ascontiguousarray(a, dtype=dt) for a in (lt.V, lt.I, lt.S))  # no copy from forward
+        _fast_layer_kernel(Vl, Il, Sl, dS_in, Tp_in, rowidx, t_end, mode, _block(N),
                            m.alpha_I, m.alpha_V, m.beta_V, m.theta, opt["ste_alpha"], opt["ste_beta"],
                            lam_act, lam_tim, bool(vstar_code), vstar_floor, bool(explicit), es_over_bI, vs_n,
                            bool(return_adjoints), bool(store_dV), bool(store_E2),
                            dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c)
         # (C3) over the presynaptic non-zeros of the active rows, (C4) over the active rows
-        X = trace.x if l == 0 else trace.layers[l - 1].S
+        X = np.ascontiguousarray(trace.x if l == 0 else trace.layers[l - 1].S, dtype=dt)
         N_in = X.shape[2]
         g = np.zeros((N_in, N), dtype=np.float64)
         _fast_weight_grad_kernel(X, rt, rb, dI_c, _block(N_in), g)
