@@ -51,7 +51,10 @@ c = clamp((theta - u)/0.2, -8, 8). The replacement does NOT feed back into (P1):
 always carries G_tssl. A spike step is never replaced (a >= 1/tau_s there).
 
 Variant ``tssl_variant="global_rate_switch"`` (Sep 2020 code, spec 4.5, A25) is documented at
-:func:`tsslbp_backward`.
+:func:`tsslbp_backward`, as are two switches that are not official variants: ``tssl_intra=False``
+(ablation: drop the intra-neuron term, asked for by a reviewer of the paper) and
+``tssl_float32_constants=True`` (the official backward's float32 storage of threshold, tau_s and
+theta_m, for 1e-8-level comparisons with official runs).
 """
 import numpy as np
 
