@@ -346,6 +346,8 @@ def test_parallel_equals_serial(rule):
             np.testing.assert_array_equal(g2.adjoints[l][k], g1.adjoints[l][k])
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="float32 bit-identity relies on numba's typing (float32 "
+                    "operands promoted to float64 with the float64 scalars); plain numpy keeps float32 scalars")
 @given(data=st.data(), prob=problems(dtype=np.float32), rule=st.sampled_from(RULES))
 def test_float32_fast_equals_reference(data, prob, rule):
     """float32 storage, float64 arithmetic as in the reference: still bit for bit."""

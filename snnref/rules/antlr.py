@@ -851,7 +851,7 @@ def _fast_backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt):
             if use_tim:
                 Tp_in = _back_project(E2_c, W, m.beta_I, dV_c if tau_m1 else empty, prev, es_m1)
             else:
-                Tp_in = empty
+                Tp_in = dS_in  # not read (the kernel takes row views of both inputs)
     adjoints = None
     if return_adjoints:
         adjoints = []
