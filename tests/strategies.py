@@ -168,3 +168,22 @@ def cases(draw, family="any", max_T=50, max_B=3, max_neurons=8, max_layers=3, dt
     net = draw(network_for(model, T, n_in, max_layers=max_layers, max_neurons=max_neurons, dtype=dtype))
     x = draw(real_input(T, B, n_in) if model.psp_output else spike_raster(T, B, n_in))
     return Case(net, x)
+
+
+def random_relaxed_case(rng, L, T, B, max_size):
+    """A random network and a relaxed trace (spec 10.2): S real in [0, 1] with exact zeros and ones,
+    random I and V, a real-valued input in [0, 1] with zeros. For checking that the activation rules
+    use S arithmetically. Returns (net, trace, sizes)."""
+    from snnref import LayerTrace, Trace
+
+    sizes = list(rng.integers(1, max_size + 1, L + 1))
+    m = NeuronModel(alpha_I=0.8, alpha_V=0.9, beta_I=1.2, beta_V=0.5, beta_bias=0.4)
+    net = Network([rng.normal(size=(sizes[l], sizes[l + 1])) for l in range(L)],
+                  [rng.normal(size=sizes[l + 1]) for l in range(L)], model=m)
+    x = rng.random((T, B, sizes[0])) * (rng.random((T, B, sizes[0])) < 0.6)
+    lts = []
+    for l in range(L):
+        shp = (T, B, sizes[l + 1])
+        S = rng.choice([0.0, 1.0, 0.3, 0.9], size=shp) * rng.random(shp) ** 0.1
+        lts.append(LayerTrace(rng.normal(size=shp), rng.normal(1.0, 0.5, size=shp), S))
+    return net, Trace(layers=lts, x=x, a0=None, model=m, form="rnn", T_full=T), sizes

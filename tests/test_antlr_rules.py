@@ -13,6 +13,7 @@ from snnref.rules import antlr as R
 
 from conftest import all_threads
 from naive_antlr import kernel_eps, kernel_eps_star, naive_backward
+from strategies import random_relaxed_case
 
 RULES = ("act_rnn", "act_srm", "act_slayer", "timing", "antlr")
 ADJ_KEYS = ("dS", "dV", "dV_dep", "dI", "dT")
@@ -114,17 +115,7 @@ def test_activation_rules_on_real_valued_spikes(seed, rule, L):
     """Relaxed traces (S real in [0, 1], spec 10.2): S is used arithmetically, with exact zeros and ones."""
     rng = np.random.default_rng(seed)
     T, B = 9, 2
-    sizes = list(rng.integers(1, 5, L + 1))
-    m = NeuronModel(alpha_I=0.8, alpha_V=0.9, beta_I=1.2, beta_V=0.5, beta_bias=0.4)
-    net = Network([rng.normal(size=(sizes[l], sizes[l + 1])) for l in range(L)],
-                  [rng.normal(size=sizes[l + 1]) for l in range(L)], model=m)
-    x = rng.random((T, B, sizes[0])) * (rng.random((T, B, sizes[0])) < 0.6)
-    layers = []
-    for l in range(L):
-        shp = (T, B, sizes[l + 1])
-        S = rng.choice([0.0, 1.0, 0.3, 0.9], size=shp) * rng.random(shp) ** 0.1
-        layers.append((rng.normal(size=shp), rng.normal(1.0, 0.5, size=shp), S))
-    trace = make_trace(net, x, layers)
+    net, trace, sizes = random_relaxed_case(rng, L, T, B, max_size=4)
     dS = rng.normal(size=(T, B, sizes[-1]))
     compare_with_naive(net, trace, rule, dS, None)
 

@@ -24,6 +24,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conftest import all_threads
+from strategies import random_relaxed_case
 from snnref import losses
 from snnref.backward import backward
 from snnref.forward import LayerTrace, Trace, forward
@@ -253,17 +254,7 @@ def test_real_valued_spikes(seed, rule, L):
     presynaptic value (not only spikes), as the reference does."""
     rng = np.random.default_rng(seed)
     T, B = 11, 2
-    sizes = list(rng.integers(1, 6, L + 1))
-    m = NeuronModel(alpha_I=0.8, alpha_V=0.9, beta_I=1.2, beta_V=0.5, beta_bias=0.4)
-    net = Network([rng.normal(size=(sizes[l], sizes[l + 1])) for l in range(L)],
-                  [rng.normal(size=sizes[l + 1]) for l in range(L)], model=m)
-    x = rng.random((T, B, sizes[0])) * (rng.random((T, B, sizes[0])) < 0.6)
-    lts = []
-    for l in range(L):
-        shp = (T, B, sizes[l + 1])
-        S = rng.choice([0.0, 1.0, 0.3, 0.9], size=shp) * rng.random(shp) ** 0.1
-        lts.append(LayerTrace(rng.normal(size=shp), rng.normal(1.0, 0.5, size=shp), S))
-    trace = Trace(layers=lts, x=x, a0=None, model=m, form="rnn", T_full=T)
+    net, trace, sizes = random_relaxed_case(rng, L, T, B, max_size=5)
     dS = rng.normal(size=(T, B, sizes[-1]))
     dS[rng.integers(0, T):, 0] = 0.0
     f, r = run_both(net, trace, rule, dS, None, {})
