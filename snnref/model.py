@@ -54,6 +54,7 @@ class NeuronModel:
         False (ANTLR): spike when V >= theta. True (TSSL-BP): spike when V > theta.
     psp_output : bool
         True for TSSL-BP networks: layers emit the PSP trace a (and the input is PSP-filtered).
+        Requires reset_current=False (otherwise I = W^T a of the layer below would not hold).
     tau_m, tau_s : float or None
         The TSSL-BP time constants the model was built from (informational; see :meth:`tsslbp`).
     """
@@ -85,6 +86,11 @@ class NeuronModel:
             if not isinstance(val, (bool, np.bool_)):
                 raise TypeError(f"{flag} must be True or False; got {val!r}.")
             object.__setattr__(self, flag, bool(val))
+        if self.psp_output and self.reset_current:
+            raise ValueError(
+                "psp_output=True (TSSL-BP PSP-trace output) requires reset_current=False: the next layer's "
+                "current is W^T a only when the current is not reset (spec 2.3). Use NeuronModel.tsslbp(...)."
+            )
 
     # ----------------------------------------------------------------------------- constructors
     @classmethod

@@ -39,6 +39,7 @@ def tnet():
     ({"reset_current": 1}, TypeError, r"reset_current must be True or False; got 1\."),
     ({"strict_threshold": "yes"}, TypeError, r"strict_threshold must be True or False; got 'yes'"),
     ({"psp_output": None}, TypeError, r"psp_output must be True or False; got None"),
+    ({"psp_output": True}, ValueError, r"psp_output=True \(TSSL-BP PSP-trace output\) requires reset_current=False"),
 ])
 def test_neuron_model_messages(kw, exc, match):
     args = {"alpha_I": 0.5, "alpha_V": 0.5}
