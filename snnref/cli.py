@@ -22,6 +22,8 @@ import sys
 import time
 
 from . import __version__
+from .commands import COMMANDS
+from .errors import SnnrefError
 from .config import RULES, ConfigError, list_presets, load_preset, resolve_config
 
 __all__ = ["main", "build_parser"]
@@ -116,7 +118,7 @@ def build_parser():
     p = argparse.ArgumentParser(prog="snnref", description="Numba CPU reference implementation of the ANTLR and "
                                 "TSSL-BP learning rules for spiking neural networks (spec: docs/ALGORITHMS.md).")
     p.add_argument("--version", action="version", version=f"snnref {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{train,eval,presets}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a network (default: the 'quickstart' preset)",
                        description="Train a network. Without arguments: the 'quickstart' main job.")
@@ -142,7 +144,15 @@ def build_parser():
     e.add_argument("--quiet", action="store_true")
 
     sub.add_parser("presets", help="list the shipped presets")
+    for module in _command_modules():
+        module.add_parser(sub)
     return p
+
+
+def _command_modules():
+    import importlib
+
+    return [importlib.import_module(f"{__package__}.commands.{name}") for name in COMMANDS]
 
 
 def _err(msg):
@@ -247,8 +257,13 @@ def main(argv=None):
             return _cmd_train(args)
         if args.command == "eval":
             return _cmd_eval(args)
-        return _cmd_presets(args)
-    except (ConfigError, FileNotFoundError) as exc:
+        if args.command == "presets":
+            return _cmd_presets(args)
+        for module in _command_modules():
+            if module.NAME == args.command:
+                return module.run(args)
+        raise AssertionError(f"unhandled command {args.command!r}")
+    except (ConfigError, SnnrefError, FileNotFoundError) as exc:
         return _err(str(exc))
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted; continue with `snnref train --resume --out <run dir>`\n")

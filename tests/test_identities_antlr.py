@@ -1,6 +1,6 @@
 """Exact identities of the ANTLR-family rules (spec 10.2 P-A1, P-A2; 10.3 P-T2).
 
-Each rule of snnref.backward is the exact gradient of a smooth companion model (snnref.verify.antlr):
+Each rule of snnref.backward is the exact gradient of a smooth companion model (snnref.companion.antlr):
 
 - P-A1: act_rnn on the relaxed trace == central FD of L(S_out) of the relaxed forward;
 - P-A2: act_srm on the relaxed trace == central FD of the frozen-reset relaxed forward;
@@ -15,7 +15,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 import snnref
-from snnref import verify
+from snnref import companion
 from snnref.losses import antlr as LA
 
 FD_RTOL = 1e-6
@@ -38,9 +38,9 @@ def make_net(rng, sizes, T, alpha_I, alpha_V, beta_auto=True):
 
 
 def check_directional(grads, fun, net, rng, h=H):
-    u = verify.random_direction(net, rng)
-    analytic = verify.grad_dot(grads, u)
-    numeric = verify.directional_fd(fun, net, u, h=h)
+    u = companion.random_direction(net, rng)
+    analytic = companion.grad_dot(grads, u)
+    numeric = companion.directional_fd(fun, net, u, h=h)
     np.testing.assert_allclose(analytic, numeric, rtol=FD_RTOL, atol=FD_ATOL,
                                err_msg=f"analytic {analytic!r} vs numeric {numeric!r}")
 
@@ -49,11 +49,11 @@ def check_directional(grads, fun, net, rng, h=H):
 def test_smooth_spike_derivative_is_sigma():
     v = np.linspace(-1.0, 3.0, 41) + 1e-3
     for a, b in ((1.0, 3.0), (0.5, 1.5)):
-        g = verify.smooth_spike(v, 1.0, a, b)
-        fd = (verify.smooth_spike(v + 1e-6, 1.0, a, b) - verify.smooth_spike(v - 1e-6, 1.0, a, b)) / 2e-6
+        g = companion.smooth_spike(v, 1.0, a, b)
+        fd = (companion.smooth_spike(v + 1e-6, 1.0, a, b) - companion.smooth_spike(v - 1e-6, 1.0, a, b)) / 2e-6
         np.testing.assert_allclose(fd, snnref.neuron.sigma(v, 1.0, a, b), rtol=1e-7, atol=1e-10)
         assert np.all(np.diff(g) > 0) and g.min() > 0 and g.max() < 2 * a / b
-    assert verify.smooth_spike(1.0, 1.0, 1.0, 3.0) == pytest.approx(1 / 3)
+    assert companion.smooth_spike(1.0, 1.0, 1.0, 3.0) == pytest.approx(1 / 3)
 
 
 def test_relaxed_forward_recurrence_by_hand():
@@ -61,8 +61,8 @@ def test_relaxed_forward_recurrence_by_hand():
     m = snnref.NeuronModel(alpha_I=0.5, alpha_V=0.25, beta_I=1.0, beta_V=2.0, beta_bias=1.0)
     net = snnref.Network([np.array([[0.8]])], [np.array([0.1])], m)
     x = np.array([1.0, 0.0, 1.0]).reshape(3, 1, 1)
-    tr = verify.relaxed_forward(net, x)
-    g = lambda v: verify.smooth_spike(v)  # noqa: E731
+    tr = companion.relaxed_forward(net, x)
+    g = lambda v: companion.smooth_spike(v)  # noqa: E731
     I0 = 0.8
     V0 = 2 * I0 + 0.1
     S0 = g(V0)
@@ -82,10 +82,10 @@ def test_frozen_reset_with_hard_raster_equals_hard_forward(rng):
     net = make_net(rng, (4, 3), T, 0.9, 0.8)
     x = (rng.random((T, 2, 4)) < 0.4).astype(float)
     hard = snnref.forward(net, x)
-    fr = verify.frozen_reset_forward(net, x, hard)
+    fr = companion.frozen_reset_forward(net, x, hard)
     np.testing.assert_allclose(fr.layers[0].V, hard.layers[0].V, rtol=1e-13, atol=1e-13)
-    relaxed = verify.relaxed_forward(net, x)
-    same = verify.frozen_reset_forward(net, x, relaxed)
+    relaxed = companion.relaxed_forward(net, x)
+    same = companion.frozen_reset_forward(net, x, relaxed)
     np.testing.assert_array_equal(same.output.S, relaxed.output.S)
 
 
@@ -102,7 +102,7 @@ def test_PA1_act_rnn_is_gradient_of_relaxed_model(seed, T, B, depth, alpha_I, al
     net = make_net(rng, sizes, T, alpha_I, alpha_V, beta_auto)
     a, b = surrogate
     x = (rng.random((T, B, 5)) < 0.4).astype(float)
-    tr = verify.relaxed_forward(net, x, ste_alpha=a, ste_beta=b)
+    tr = companion.relaxed_forward(net, x, ste_alpha=a, ste_beta=b)
     for lt in tr.layers:   # g is C^1 only: keep FD away from the kink of g' at theta
         assume(np.abs(lt.V - net.model.theta).min() > 1e-4)
     if loss_kind == "linear":
@@ -114,7 +114,7 @@ def test_PA1_act_rnn_is_gradient_of_relaxed_model(seed, T, B, depth, alpha_I, al
         loss = lambda S: LA.count(S, labels, 2, 0)  # noqa: E731
         dS = LA.count(tr, labels, 2, 0).dL_dS
     grads = snnref.backward(net, tr, "act_rnn", dL_dS=dS, ste_alpha=a, ste_beta=b)
-    fun = verify.relaxed_objective(net, x, loss, ste_alpha=a, ste_beta=b)
+    fun = companion.relaxed_objective(net, x, loss, ste_alpha=a, ste_beta=b)
     check_directional(grads, fun, net, rng)
 
 
@@ -126,12 +126,12 @@ def test_PA2_act_srm_is_gradient_of_frozen_reset_model(seed, T, B, depth, alpha_
     net = make_net(rng, sizes, T, alpha_I, alpha_V)
     a, b = surrogate
     x = (rng.random((T, B, 5)) < 0.4).astype(float)
-    tr = verify.relaxed_forward(net, x, ste_alpha=a, ste_beta=b)
+    tr = companion.relaxed_forward(net, x, ste_alpha=a, ste_beta=b)
     for lt in tr.layers:
         assume(np.abs(lt.V - net.model.theta).min() > 1e-4)
     C = rng.standard_normal(tr.output.S.shape)
     grads = snnref.backward(net, tr, "act_srm", dL_dS=C, ste_alpha=a, ste_beta=b)
-    fun = verify.relaxed_objective(net, x, lambda S: float((C * S).sum()), frozen_trace=tr,
+    fun = companion.relaxed_objective(net, x, lambda S: float((C * S).sum()), frozen_trace=tr,
                                    ste_alpha=a, ste_beta=b)
     check_directional(grads, fun, net, rng)
 
@@ -141,14 +141,14 @@ def test_PA1_PA2_differ_by_reset_paths(rng):
     T, B = 15, 2
     net = make_net(rng, (5, 4, 3), T, 0.9, 0.9)
     x = (rng.random((T, B, 5)) < 0.5).astype(float)
-    tr = verify.relaxed_forward(net, x)
+    tr = companion.relaxed_forward(net, x)
     C = rng.standard_normal(tr.output.S.shape)
     loss = lambda S: float((C * S).sum())  # noqa: E731
-    u = verify.random_direction(net, rng)
-    fd_full = verify.directional_fd(verify.relaxed_objective(net, x, loss), net, u)
-    fd_frozen = verify.directional_fd(verify.relaxed_objective(net, x, loss, frozen_trace=tr), net, u)
-    g_rnn = verify.grad_dot(snnref.backward(net, tr, "act_rnn", dL_dS=C), u)
-    g_srm = verify.grad_dot(snnref.backward(net, tr, "act_srm", dL_dS=C), u)
+    u = companion.random_direction(net, rng)
+    fd_full = companion.directional_fd(companion.relaxed_objective(net, x, loss), net, u)
+    fd_frozen = companion.directional_fd(companion.relaxed_objective(net, x, loss, frozen_trace=tr), net, u)
+    g_rnn = companion.grad_dot(snnref.backward(net, tr, "act_rnn", dL_dS=C), u)
+    g_srm = companion.grad_dot(snnref.backward(net, tr, "act_srm", dL_dS=C), u)
     assert abs(fd_full - fd_frozen) > 1e-3 * abs(fd_full)
     np.testing.assert_allclose(g_rnn, fd_full, rtol=FD_RTOL)
     np.testing.assert_allclose(g_srm, fd_frozen, rtol=FD_RTOL)
@@ -180,7 +180,7 @@ def test_PT2_timing_is_gradient_of_tangent_model(seed, T, B, depth, alpha_I, alp
     rng, net, x, tr, loss = _timing_case(seed, T, B, depth, alpha_I, alpha_V, loss_kind)
     grads = snnref.backward(net, tr, "timing", dL_dS=loss.dL_dS, dL_dt=loss.dL_dt, timing_penalty=0.0,
                             vstar_mode=vstar_mode)
-    model = verify.timing_tangent(net, x, loss.dL_dt, L0=loss.value, vstar_mode=vstar_mode)
+    model = companion.timing_tangent(net, x, loss.dL_dt, L0=loss.value, vstar_mode=vstar_mode)
     check_directional(grads, model, net, rng)
 
 
@@ -191,7 +191,7 @@ def test_tangent_model_at_expansion_point(rng):
     x = (rng.random((T, 2, 6)) < 0.35).astype(float)
     tr = snnref.forward(net, x)
     loss = LA.spike_train(tr, (rng.random(tr.output.S.shape) < 0.2).astype(float), 0.9)
-    model = verify.timing_tangent(net, x, loss.dL_dt, L0=loss.value)
+    model = companion.timing_tangent(net, x, loss.dL_dt, L0=loss.value)
     times = model.spike_times(net.weights, net.biases)
     for lt, that in zip(tr.layers, times):
         assert lt.S.sum() > 0
@@ -202,7 +202,7 @@ def test_tangent_model_at_expansion_point(rng):
     # raising every weight makes the first output spikes earlier (that < t_k) in a 1-layer net
     net1 = make_net(rng, (6, 3), T, 0.9, 0.85)
     tr1 = snnref.forward(net1, x)
-    m1 = verify.timing_tangent(net1, x, np.zeros(tr1.output.S.shape))
+    m1 = companion.timing_tangent(net1, x, np.zeros(tr1.output.S.shape))
     that1 = m1.spike_times([w + 0.01 for w in net1.weights], net1.biases)[0]
     t1 = np.nonzero(tr1.output.S)[0]
     assert np.all(that1[tr1.output.S != 0] <= t1 + 1e-12)
@@ -229,23 +229,23 @@ def test_verify_errors(rng):
     net = make_net(rng, (3, 2), T, 0.9, 0.9)
     x = np.zeros((T, 1, 3))
     with pytest.raises(ValueError, match="smooth must be one of"):
-        verify.relaxed_forward(net, x, smooth="logistic")
+        companion.relaxed_forward(net, x, smooth="logistic")
     with pytest.raises(ValueError, match=r"ste_beta must be in \(0, inf\]"):
-        verify.relaxed_forward(net, x, ste_beta=0.0)
+        companion.relaxed_forward(net, x, ste_beta=0.0)
     with pytest.raises(ValueError, match=r"x.shape\[2\] \(4\) must equal"):
-        verify.relaxed_forward(net, np.zeros((T, 1, 4)))
+        companion.relaxed_forward(net, np.zeros((T, 1, 4)))
     with pytest.raises(TypeError, match="frozen_trace must be a snnref.Trace"):
-        verify.frozen_reset_forward(net, x, np.zeros((T, 1, 2)))
+        companion.frozen_reset_forward(net, x, np.zeros((T, 1, 2)))
     with pytest.raises(ValueError, match="frozen_trace layer shapes"):
-        verify.frozen_reset_forward(net, x, verify.relaxed_forward(net, np.zeros((T + 1, 1, 3))))
+        companion.frozen_reset_forward(net, x, companion.relaxed_forward(net, np.zeros((T + 1, 1, 3))))
     with pytest.raises(ValueError, match=r"dL_dt must have shape \(T, B, N_out\)"):
-        verify.timing_tangent(net, x, np.zeros((T, 1, 3)))
+        companion.timing_tangent(net, x, np.zeros((T, 1, 3)))
     with pytest.raises(ValueError, match="vstar_mode must be one of"):
-        verify.timing_tangent(net, x, np.zeros((T, 1, 2)), vstar_mode="paper")
+        companion.timing_tangent(net, x, np.zeros((T, 1, 2)), vstar_mode="paper")
     with pytest.raises(TypeError, match="loss must be a callable"):
-        verify.relaxed_objective(net, x, 3.0)
+        companion.relaxed_objective(net, x, 3.0)
     tnet = snnref.Network([np.ones((3, 2))], model=snnref.NeuronModel.tsslbp())
     with pytest.raises(ValueError, match="TSSL-BP model"):
-        verify.relaxed_forward(tnet, x)
+        companion.relaxed_forward(tnet, x)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
-        verify.nope  # noqa: B018
+        companion.nope  # noqa: B018

@@ -1,10 +1,10 @@
-"""TSSL-BP = exact gradient of the smooth surrogate models of snnref.verify.tsslbp (P-S3, P-S4)."""
+"""TSSL-BP = exact gradient of the smooth surrogate models of snnref.companion.tsslbp (P-S3, P-S4)."""
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snnref import backward
-from snnref.verify import tsslbp as vt
+from snnref.companion import tsslbp as vt
 from tssl_cases import FD_ATOL, FD_RTOL, make_case
 
 
