@@ -197,19 +197,19 @@ def forward(net, x, form="rnn", *, latency_early_stop=False):
         raise TypeError(f"latency_early_stop must be True or False; got {latency_early_stop!r}.")
     x = _validate_input(net, x)
     m = net.model
-    dt = net.dtype
+    dtype = net.dtype
     T, B, _ = x.shape
-    a0 = _psp_filter(x, dt(m.alpha_I), dt(m.beta_I)) if m.psp_output else None
+    a0 = _psp_filter(x, dtype(m.alpha_I), dtype(m.beta_I)) if m.psp_output else None
     layers = []
     inp = x
     for l, (W, bias) in enumerate(zip(net.weights, net.biases)):
         N = W.shape[1]
-        I = np.empty((T, B, N), dtype=dt)
-        Vm = np.empty((T, B, N), dtype=dt)
-        S = np.empty((T, B, N), dtype=dt)
+        I = np.empty((T, B, N), dtype=dtype)
+        Vm = np.empty((T, B, N), dtype=dtype)
+        S = np.empty((T, B, N), dtype=dtype)
         if m.psp_output:
-            DU = np.empty((T, B, N), dtype=dt)
-            A = np.empty((T, B, N), dtype=dt)
+            DU = np.empty((T, B, N), dtype=dtype)
+            A = np.empty((T, B, N), dtype=dtype)
         else:
             DU = A = None
         if form == "rnn":
@@ -217,7 +217,7 @@ def forward(net, x, form="rnn", *, latency_early_stop=False):
                 P = np.ascontiguousarray((inp.reshape(T * B, -1) @ W).reshape(T, B, N))
             else:
                 P = project(inp, W)
-            empty = np.empty((0, 0, 0), dtype=dt)
+            empty = np.empty((0, 0, 0), dtype=dtype)
             _lif_rnn_kernel(P, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
                             m.reset_current, m.strict_threshold, m.psp_output, I, Vm, S,
                             DU if DU is not None else empty, A if A is not None else empty)

@@ -25,8 +25,8 @@ from .._jit import parallel_kernel, prange
 from . import fast_antlr, timing
 from .activation import act_rnn_backward, act_slayer_backward, act_srm_backward
 from .fast_antlr import BLAS_MIN_NEURONS, active_rows
-from .steps import surrogate, timing_injection
 from .options import OPTIONS
+from .steps import surrogate, timing_injection
 from .timing import store_step, timing_backward
 
 __all__ = ["antlr_backward", "antlr_layer", "antlr_family_backward", "act_rnn_backward", "act_srm_backward",

@@ -66,7 +66,7 @@ import numpy as np
 
 from .._jit import parallel_kernel, prange
 from .connections import connections_of, rows
-from .fast_tsslbp import _tsslbp_final_fast_kernel, tsslbp_final_fast_layer
+from .fast_tsslbp import _tsslbp_final_fast_kernel, tsslbp_final_fast_layer  # noqa: F401 (former name kept)
 from .options import OPTIONS
 from .steps import psp_adjoint_step, tssl_rho, tssl_step, warmup_slope
 
@@ -160,7 +160,7 @@ def gradients(net, trace, dL_dS, dL_dt, dL_da, return_adjoints, opt):
     """Registry entry of ``tsslbp`` (inputs validated, options resolved): for l = L..1 the layer
     kernel on E (= dL_da for the output layer), then the connection step (dW^l, and E^{l-1})."""
     m = net.model
-    dt = net.dtype
+    dtype = net.dtype
     tau_s, tau_m = float(m.tau_s), float(m.tau_m)
     theta_m = 1.0 / tau_m
     # the kernel eps_s of A (official glv.syn_a, built from the config's Python float) is exact
@@ -170,22 +170,22 @@ def gradients(net, trace, dL_dS, dL_dt, dL_da, return_adjoints, opt):
     if opt["tssl_float32_constants"]:    # official torch.tensor([threshold, tau_s, theta_m]).item()
         theta, tau_s_c, theta_m = (float(np.float32(v)) for v in (theta, tau_s, theta_m))
     # the switch compares the stored trace with 1/(4 tau_s) rounded to the compute dtype
-    warm_th = float(dt(1.0 / (4.0 * tau_s_c)))
+    warm_th = float(dtype(1.0 / (4.0 * tau_s_c)))
     inv_du_max = float(opt["tssl_inv_du_max"])
     L = net.n_layers
     T, B = trace.T, trace.B
     dW = [None] * L
     adjoints = [None] * L if return_adjoints else None
     fast = opt["impl"] == "fast"
-    E = np.ascontiguousarray(dL_da, dtype=dt)        # no copy: the checks already cast it
-    empty = np.empty((0, 0, 0), dtype=dt)
+    E = np.ascontiguousarray(dL_da, dtype=dtype)        # no copy: the checks already cast it
+    empty = np.empty((0, 0, 0), dtype=dtype)
     # the kernels' trailing use_intra defaults to True: pass it only for the ablation, so the
     # official path keeps one compiled signature per dtype
     intra_arg = () if opt["tssl_intra"] else (False,)
     for l, conn in reversed(list(enumerate(connections_of(net)))):
         lt = trace.layers[l]
         N = lt.S.shape[2]
-        G = np.empty((T, B, N), dtype=dt)
+        G = np.empty((T, B, N), dtype=dtype)
         if fast and opt["tssl_variant"] == "final" and not return_adjoints:
             A = rho = G_tssl = empty                       # not stored (kernel's store_all=False)
         else:
@@ -208,12 +208,12 @@ def gradients(net, trace, dL_dS, dL_dt, dL_da, return_adjoints, opt):
             extra = {"intra": intra, "rate": rate}
         # the connection step: dW^l = sum a^{l-1}[t]^T G^l[t] (a^0 = trace.a0), BLAS in the compute
         # dtype (sgemm for float32; astype(copy=False) is a no-op kept for safety)
-        dW[l] = conn.weight_grad_blas(trace.layer_input(l), G).astype(dt, copy=False)
+        dW[l] = conn.weight_grad_blas(trace.layer_input(l), G).astype(dtype, copy=False)
         if return_adjoints:
             adjoints[l] = {"E": E, "A": A, "rho": rho, "G_tssl": G_tssl, "G": G}
             if "intra" in extra:
                 adjoints[l]["intra"] = extra["intra"]
-        if l > 0:  # E^{l-1} = W^l G^l (BLAS; none into the input layer, spec 4.4), C-contiguous, dtype dt
+        if l > 0:  # E^{l-1} = W^l G^l (BLAS; none into the input layer, spec 4.4), C-contiguous, of the compute dtype
             E = conn.back_project(rows(G), exact=False).reshape(T, B, conn.n_in)
     db = [np.zeros_like(b) for b in net.biases]
     return dW, db, adjoints
