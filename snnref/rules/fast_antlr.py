@@ -3,7 +3,7 @@ r"""``impl="fast"`` (default) of the ANTLR-family rules: the recurrences of the 
 same arithmetic (the helpers of :mod:`snnref.rules.steps`) and the same summation order,
 restructured so that no work is spent on terms that are exactly zero. The results are
 bit-identical to the reference (up to the sign of zero), except with upper layers of more than
-``BLAS_MIN_NEURONS`` neurons, whose back-projections use BLAS (item 2); tests/test_fast_paths.py
+``BLAS_MIN_NEURONS`` neurons, whose back-projections use BLAS (item 2); tests/test_fast_antlr.py
 checks both. What is skipped or reordered, and why it is exact:
 
 1. Steps after t_end(b). Let t_end(b) be the last step at which sample b has a non-zero dL_dS or

@@ -1,7 +1,6 @@
 """``impl="fast"`` (default) of TSSL-BP, variant "final" (spec 4): the per-neuron recursion of
 :func:`snnref.rules.tsslbp.tsslbp_final_layer` with the same per-element arithmetic (the helpers of
-:mod:`snnref.rules.steps`) in the same order, so the results are bit-identical (tests/test_rule_tsslbp.py
-and tests/test_fast_paths.py check it)."""
+:mod:`snnref.rules.steps`) in the same order, so the results are bit-identical (tests/test_fast_tsslbp.py checks it)."""
 import numpy as np
 
 from .._jit import parallel_kernel, prange
