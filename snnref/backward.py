@@ -120,6 +120,8 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
     Gradients
     """
     V.check_choice(rule, "rule", RULES)
+    if not isinstance(nan_to_zero, (bool, np.bool_)):
+        raise TypeError(f"nan_to_zero must be True or False; got {nan_to_zero!r}.")
     check_trace(net, trace)
     n_out = net.sizes[-1]
     dL_dS = _check_grad_array(dL_dS, "dL_dS", trace, n_out, net.dtype)

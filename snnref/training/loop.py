@@ -22,159 +22,36 @@ learning-rate schedule.
 The library never prints: progress is reported through ``callback(event, info)`` with events
 "start", "batch", "evaluate", "epoch" and "end" (see :func:`train`); :mod:`snnref.cli` renders them.
 """
-import json
-import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from .. import readout
+from ..backward import backward
+from ..forward import forward
 from . import checkpoint as ckpt
-from . import readout
-from .backward import backward
 from .config import TrainConfig
-from .forward import forward
-from .model import Network, NeuronModel
+from .data import encode, load_data, load_test, targets_of
+from .network import build_network, check_memory, gradients, parameters, readouts, restore_parameters
+from .rundir import RunDir, RunError, config_differences, describe_differences
 
-__all__ = ["train", "evaluate_run", "build_network", "load_data", "RunError", "TIME_KEYS"]
+__all__ = ["train", "train_step", "train_epoch", "evaluate", "evaluate_run", "summary", "best_entry", "TIME_KEYS"]
 
 #: metric keys that hold wall-clock measurements (differ between otherwise identical runs)
 TIME_KEYS = ("train_time_s", "eval_time_s", "wall_time_s", "samples_per_s", "elapsed_s")
 
-_RESUMABLE_CHANGES = ("epochs", "data_dir")
+_PREDICT = {"first": readout.predict_first, "count": readout.predict_count, "psp": readout.predict_psp}
 
 
-class RunError(RuntimeError):
-    """A run directory cannot be used (missing files, config mismatch on resume)."""
-
-
-# ------------------------------------------------------------------------------------------ data
-class Split:
-    """One data split: ``inputs`` indexed by sample on axis 0, ``targets`` (labels or target rasters)."""
-
-    def __init__(self, inputs, targets, name):
-        self.inputs = inputs
-        self.targets = targets
-        self.name = name
-
-    def __len__(self):
-        return len(self.inputs)
-
-    def take(self, idx):
-        return Split(self.inputs[idx], self.targets[idx], self.name)
-
-
-def _limit(split, n):
-    return split if n is None or n >= len(split) else split.take(np.arange(n))
-
-
-def load_data(cfg):
-    """Load the train / validation / test splits of ``cfg`` (validation None when validation_size = 0).
-
-    MNIST-like data: the 60000 training images are split at random (``default_rng([seed, 2])``)
-    into validation_size validation and the rest training samples (spec 6.1); train_limit,
-    validation_limit and test_limit then keep the first samples of each split. The spike-train task
-    (spec 7.2) uses one fixed set of max(train_limit, 1) samples for both training and test.
-    """
-    from . import data
-
-    if cfg.dataset == "spike_train_task":
-        from .data import tasks
-
-        n = cfg.train_limit or 1
-        hidden = cfg.hidden[0] if cfg.hidden else cfg.task_n_outputs
-        task = tasks.spike_train_task(
-            n_inputs=cfg.task_n_inputs, n_hidden=hidden, n_outputs=cfg.task_n_outputs, T=cfg.T,
-            input_rate=cfg.task_input_rate, n_target_spikes=cfg.task_n_target_spikes, batch=n,
-            rng=np.random.default_rng([cfg.seed, 2]))
-        x = np.ascontiguousarray(np.asarray(task.x).transpose(1, 0, 2))            # (N, T, n_in)
-        target = np.ascontiguousarray(np.asarray(task.target).transpose(1, 0, 2))  # (N, T, n_out)
-        s = Split(x, target, "train")
-        return s, None, Split(x, target, "test")
-
-    if cfg.dataset == "nmnist":
-        root = cfg.data_dir
-        if root is None:
-            raise RunError("dataset 'nmnist' needs data_dir (the N-MNIST root directory); "
-                           "it is not shipped with snnref.")
-        T = cfg.T
-        tr_x, tr_y = data.load_nmnist(root, "train", binning=cfg.nmnist_binning, T=T)
-        te_x, te_y = data.load_nmnist(root, "test", binning=cfg.nmnist_binning, T=T, limit=cfg.test_limit)
-    else:
-        loader = data.load_mnist if cfg.dataset == "mnist" else data.load_fashion_mnist
-        limit = None if cfg.validation_size else cfg.train_limit
-        tr_x, tr_y = loader("train", data_dir=cfg.data_dir, limit=limit)
-        te_x, te_y = loader("test", data_dir=cfg.data_dir, limit=cfg.test_limit)
-    train = Split(tr_x, tr_y, "train")
-    val = None
-    if cfg.validation_size:
-        if cfg.validation_size >= len(train):
-            raise RunError(f"validation_size ({cfg.validation_size}) must be smaller than the training set "
-                           f"({len(train)}).")
-        perm = np.random.default_rng([cfg.seed, 2]).permutation(len(train))
-        val = _limit(train.take(np.sort(perm[:cfg.validation_size])), cfg.validation_limit)
-        val.name = "validation"
-        train = train.take(np.sort(perm[cfg.validation_size:]))
-        train.name = "train"
-    train = _limit(train, cfg.train_limit)
-    test = _limit(Split(te_x, te_y, "test"), cfg.test_limit)
-    return train, val, test
-
-
-def _encode(cfg, inputs, rng, dtype):
-    """Network input (T, B, N_0) for a batch of samples (spec 6)."""
-    from . import encoders
-
-    if cfg.dataset == "spike_train_task" or cfg.dataset == "nmnist":
-        return np.ascontiguousarray(np.asarray(inputs).transpose(1, 0, 2), dtype=dtype)
-    if cfg.encoding == "latency":
-        return encoders.latency(inputs, T=cfg.T, max_input_timing=cfg.max_input_timing,
-                                min_input_timing=cfg.min_input_timing, dtype=dtype)
-    if cfg.encoding == "static":
-        return encoders.static(inputs, T=cfg.T, mean=cfg.input_mean, std=cfg.input_std, dtype=dtype)
-    return encoders.rate(inputs, T=cfg.T, max_rate=cfg.max_rate, rng=rng, dtype=dtype)
-
-
-def _n_inputs(cfg):
-    return {"spike_train_task": cfg.task_n_inputs, "nmnist": 2312}.get(cfg.dataset, 784)
-
-
-def _n_outputs(cfg):
-    return cfg.task_n_outputs if cfg.dataset == "spike_train_task" else 10
-
-
-# --------------------------------------------------------------------------------------- network
-def build_model(cfg):
-    """The NeuronModel of ``cfg`` (spec 1.1 ANTLR with beta_auto, or spec 2.3 TSSL-BP)."""
-    if cfg.neuron == "tsslbp":
-        return NeuronModel.tsslbp(tau_m=cfg.tau_m, tau_s=cfg.tau_s, theta=cfg.theta)
-    return NeuronModel.antlr(cfg.alpha_I, cfg.alpha_V, T=cfg.T, beta_auto=cfg.beta_auto, beta_I=cfg.beta_I,
-                             beta_V=cfg.beta_V, beta_bias=cfg.beta_bias, theta=cfg.theta)
-
-
-def layer_sizes(cfg):
-    return [_n_inputs(cfg)] + list(cfg.hidden) + [_n_outputs(cfg)]
-
-
-def build_network(cfg, rng=None):
-    """A freshly initialised network (init scheme of ``cfg``, spec A35 / A10), seeded by ``default_rng([seed, 1])``."""
-    from .init import init_biases, init_weights
-
-    rng = np.random.default_rng([cfg.seed, 1]) if rng is None else rng
-    sizes = layer_sizes(cfg)
-    dtype = np.dtype(cfg.dtype).type
-    weights = init_weights(sizes, scheme=cfg.init, rng=rng, std=cfg.init_std, scale=cfg.init_scale, dtype=dtype)
-    biases = init_biases(sizes, value=cfg.init_bias if cfg.family == "antlr" else 0.0, dtype=dtype)
-    return Network(weights, biases, build_model(cfg), dtype=dtype)
-
-
-def _parameters(net, cfg):
-    """Trainable parameters: weights and biases (ANTLR: nn.Linear with bias); weights only for TSSL-BP."""
-    return list(net.weights) + (list(net.biases) if cfg.family == "antlr" else [])
+def _no_callback(event, info):
+    return None
 
 
 # ------------------------------------------------------------------------------------------ step
-def _loss(cfg, trace, targets):
-    from . import losses
+def loss_of(cfg, trace, targets):
+    """The loss of ``cfg`` on ``trace`` (spec 5.1-5.6): a result with value and dL_dS / dL_dt / dL_da."""
+    from .. import losses
 
     if cfg.loss == "count":
         return losses.count(trace, targets, max_target_spikes=cfg.max_target_spikes,
@@ -190,24 +67,6 @@ def _loss(cfg, trace, targets):
     return losses.psp_softmax(trace, targets)
 
 
-def _targets(cfg, split_targets, dtype):
-    """Labels (int64) or, for the spike-train task, the target raster (T, B, n_out)."""
-    if cfg.dataset == "spike_train_task":
-        return np.ascontiguousarray(np.asarray(split_targets).transpose(1, 0, 2), dtype=dtype)
-    return np.asarray(split_targets, dtype=np.int64)
-
-
-def _readouts(cfg):
-    """Accuracy read-outs reported for this run (spec 5.7): the selection metric first."""
-    if cfg.dataset == "spike_train_task":
-        return ()
-    others = ("count",) if cfg.family == "tsslbp" else ("first", "count")
-    return (cfg.selection,) + tuple(r for r in others if r != cfg.selection)
-
-
-_PREDICT = {"first": readout.predict_first, "count": readout.predict_count, "psp": readout.predict_psp}
-
-
 def train_step(net, cfg, optimizer, x, targets):
     """One forward -> loss -> backward -> post-processing -> optimiser step -> weight clamp.
 
@@ -215,18 +74,19 @@ def train_step(net, cfg, optimizer, x, targets):
     """
     early = bool(cfg.latency_early_stop and cfg.loss == "latency")
     trace = forward(net, x, latency_early_stop=early)
-    res = _loss(cfg, trace, targets)
+    res = loss_of(cfg, trace, targets)
     grads = backward(net, trace, cfg.rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt, dL_da=res.dL_da,
                      nan_to_zero=cfg.nan_to_zero, grad_clip_value=cfg.grad_clip_value,
                      grad_clip_norm=cfg.grad_clip_norm, **cfg.rule_options())
-    optimizer.step(list(grads.dW) + (list(grads.db) if cfg.family == "antlr" else []))
+    optimizer.step(gradients(grads, cfg))
     if cfg.weight_clamp is not None:
-        from .postprocess import clamp_weights
+        from ..postprocess import clamp_weights
 
         clamp_weights(net.weights, cfg.weight_clamp)
     return res, trace
 
 
+# ------------------------------------------------------------------------------------ evaluation
 def evaluate(net, cfg, split, callback=None, phase="test"):
     """Loss, accuracies and spike statistics of ``net`` on ``split`` (no updates, no early stop).
 
@@ -238,7 +98,7 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
     """
     t0 = time.perf_counter()
     dtype = net.dtype
-    reads = _readouts(cfg)
+    reads = readouts(cfg)
     rng = np.random.default_rng([cfg.seed, 3])          # rate coding at evaluation: fixed noise
     n = len(split)
     loss_sum = 0.0
@@ -250,10 +110,10 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
     multi = np.zeros(L)
     for start in range(0, n, cfg.test_batch_size):
         part = split.take(np.arange(start, min(n, start + cfg.test_batch_size)))
-        x = _encode(cfg, part.inputs, rng, dtype)
-        targets = _targets(cfg, part.targets, dtype)
+        x = encode(cfg, part.inputs, rng, dtype)
+        targets = targets_of(cfg, part.targets, dtype)
         trace = forward(net, x)
-        res = _loss(cfg, trace, targets)
+        res = loss_of(cfg, trace, targets)
         b = len(part)
         loss_sum += float(res.value) * b
         for r in reads:
@@ -277,229 +137,292 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
     return out
 
 
-# ------------------------------------------------------------------------------------ run files
-def _write_metrics(run_dir, metrics):
-    ckpt.atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
+# ------------------------------------------------------------------------------ model selection
+def selection_key(cfg, selected_on):
+    """(metric key, +1 if higher is better / -1 if lower): the selection accuracy, or the test loss
+    for the spike-train task (no accuracy)."""
+    if readouts(cfg):
+        return f"{selected_on}_accuracy_{cfg.selection}", 1.0
+    return "test_loss", -1.0
 
 
-def _save(run_dir, fname, net, cfg, optimizer, scheduler, shuffle_rng, metrics, epoch):
-    ckpt.save_checkpoint(
-        os.path.join(run_dir, fname), weights=net.weights, biases=net.biases,
-        optimizer_state=optimizer.state_dict(), rng_state=shuffle_rng.bit_generator.state,
-        config=cfg.to_dict(), metrics=metrics, epoch=epoch,
-        extra={"scheduler": None if scheduler is None else scheduler.state_dict()})
+def best_entry(history, cfg, selected_on):
+    """The epoch entry of ``history`` selected as best (the earliest on ties); None for no history."""
+    key, sign = selection_key(cfg, selected_on)
+    best = None
+    for e in history:
+        if best is None or sign * e[key] > sign * best[key]:
+            best = e
+    return best
 
 
-def _check_resumable(saved, cfg):
-    diffs = [k for k in saved if k not in _RESUMABLE_CHANGES and saved.get(k) != cfg.to_dict().get(k)]
-    if diffs:
-        detail = ", ".join(f"{k}: saved {saved.get(k)!r} vs now {getattr(cfg, k, None)!r}" for k in diffs[:6])
-        raise RunError(
-            f"cannot resume: the configuration differs from the saved run in {diffs} ({detail}). "
-            "Only 'epochs' (and 'data_dir') may change on resume; start a new run (different --out) instead."
-        )
-
-
-def _summary(cfg, history, selected_on):
-    sel = cfg.selection
-    key = f"{selected_on}_accuracy_{sel}"
-    if not history or history[0].get(key) is None:
-        key = None
-    out = {"selection": sel, "selected_on": selected_on}
+def summary(cfg, history, selected_on):
+    """The ``summary`` of metrics.json: selection, best epoch and its metrics, final test accuracy."""
+    out = {"selection": cfg.selection, "selected_on": selected_on}
     if not history:
         return out
-    last = history[-1]
-    out["final_test_accuracy"] = last.get("test_accuracy")
-    if key is None:                                       # spike-train task: lowest test loss
-        best = min(history, key=lambda e: e["test_loss"])
-    else:
-        best = history[0]
-        for e in history[1:]:
-            if e[key] > best[key]:
-                best = e
+    out["final_test_accuracy"] = history[-1].get("test_accuracy")
+    best = best_entry(history, cfg, selected_on)
     out["best_epoch"] = best["epoch"]
     out["best"] = {k: v for k, v in best.items() if k not in TIME_KEYS}
-    if key is not None:
+    if readouts(cfg):
         out["best_test_accuracy_over_epochs"] = max(e["test_accuracy"] for e in history)   # A33
     return out
 
 
-def train(cfg, run_dir, *, resume=False, callback=None):
+# ---------------------------------------------------------------------------------- run state
+@dataclass
+class RunState:
+    """Everything a run carries from epoch to epoch (and saves in its checkpoints)."""
+
+    net: object
+    optimizer: object
+    scheduler: object
+    shuffle_rng: np.random.Generator
+    history: list
+
+    @classmethod
+    def fresh(cls, cfg):
+        from .optim import StepLR, make_optimizer
+
+        net = build_network(cfg)
+        optimizer = make_optimizer(cfg.optimizer, parameters(net, cfg), cfg.lr, weight_decay=cfg.weight_decay,
+                                   momentum=cfg.momentum, betas=tuple(cfg.betas), eps=cfg.eps)
+        scheduler = StepLR(optimizer, cfg.lr_step_size, cfg.lr_gamma) if cfg.lr_step_size else None
+        return cls(net, optimizer, scheduler, np.random.default_rng(cfg.seed), [])
+
+    @classmethod
+    def from_checkpoint(cls, cfg, state, path):
+        """The state saved in a checkpoint (already checked by :func:`load_run_checkpoint`)."""
+        rs = cls.fresh(cfg)
+        restore_parameters(rs.net, state, path)
+        try:
+            rs.optimizer.load_state_dict(state["optimizer_state"])
+            sched_state = (state.get("extra") or {}).get("scheduler")
+            if (rs.scheduler is None) != (sched_state is None):
+                raise ValueError("learning-rate schedule present in only one of config and checkpoint")
+            if rs.scheduler is not None:
+                rs.scheduler.load_state_dict(sched_state)
+            rs.shuffle_rng.bit_generator.state = state["rng_state"]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ckpt.CheckpointError(f"checkpoint {str(path)!r} has an unusable training state ({exc}); "
+                                       "the file does not belong to this run or is damaged.") from exc
+        rs.history = list(state["metrics"]["epochs"])
+        return rs
+
+    def checkpoint(self, cfg, metrics, epoch):
+        """Keyword arguments of :func:`snnref.checkpoint.save_checkpoint` for this state."""
+        return dict(weights=self.net.weights, biases=self.net.biases, optimizer_state=self.optimizer.state_dict(),
+                    rng_state=self.shuffle_rng.bit_generator.state, config=cfg.to_dict(), metrics=metrics,
+                    epoch=epoch,
+                    extra={"scheduler": None if self.scheduler is None else self.scheduler.state_dict()})
+
+
+def load_run_checkpoint(path, cfg, resume=False):
+    """Load a run checkpoint (integrity verified) and check it belongs to ``cfg``.
+
+    The saved config must equal ``cfg`` except for ``epochs`` and ``data_dir``; the saved epoch
+    must match the saved metrics history. Raises :class:`CheckpointError` / :class:`RunError`.
+    """
+    state = ckpt.load_checkpoint(path)
+    diffs = config_differences(state["config"], cfg)
+    if diffs and resume:
+        raise RunError(f"cannot resume: the configuration differs from the saved run in {diffs} "
+                       f"({describe_differences(state['config'], cfg, diffs)}). Only 'epochs' (and 'data_dir') may "
+                       "change on resume; start a new run (different --out) instead.")
+    if diffs:
+        raise RunError(f"{str(path)!r} was written with another configuration than {cfg.name!r} "
+                       f"({describe_differences(state['config'], cfg, diffs)}). The config.json of the run "
+                       "directory was edited or the checkpoint belongs to another run; restore the original "
+                       "config.json (only 'epochs' and 'data_dir' may change).")
+    epochs = state["metrics"].get("epochs") if isinstance(state["metrics"], dict) else None
+    if (not isinstance(epochs, list) or state["epoch"] < 1 or len(epochs) != state["epoch"]
+            or any(not isinstance(e, dict) or e.get("epoch") != i + 1 for i, e in enumerate(epochs))):
+        raise ckpt.CheckpointError(f"checkpoint {str(path)!r} is inconsistent: epoch {state['epoch']} but a metrics "
+                                   "history that does not list epochs 1..epoch. Use another checkpoint.")
+    return state
+
+
+# ---------------------------------------------------------------------------------------- epoch
+def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
+    """One epoch of optimisation steps over the shuffled training set; returns the train part of the entry."""
+    t0 = time.perf_counter()
+    reads = readouts(cfg)
+    dtype = rs.net.dtype
+    n = len(train_set)
+    steps = cfg.task_steps_per_epoch if cfg.dataset == "spike_train_task" else 1
+    loss_sum = 0.0
+    seen = 0
+    correct = {r: 0 for r in reads}
+    total = n * steps
+    for _ in range(steps):
+        order = rs.shuffle_rng.permutation(n)
+        for start in range(0, n, cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            part = train_set.take(idx)
+            x = encode(cfg, part.inputs, rs.shuffle_rng, dtype)
+            targets = targets_of(cfg, part.targets, dtype)
+            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets)
+            loss_sum += float(res.value) * len(idx)
+            seen += len(idx)
+            for r in reads:
+                correct[r] += int(np.sum(_PREDICT[r](trace) == targets))
+            callback("batch", {"epoch": epoch, "epochs": cfg.epochs, "done": seen, "total": total,
+                               "loss": loss_sum / seen, "accuracy": (correct[reads[0]] / seen) if reads else None,
+                               "elapsed_s": time.perf_counter() - t0})
+    train_time = time.perf_counter() - t0
+    entry = {"epoch": epoch, "lr": float(rs.optimizer.lr), "train_loss": loss_sum / seen}
+    for r in reads:
+        entry[f"train_accuracy_{r}"] = correct[r] / seen
+    entry["train_time_s"] = train_time
+    entry["samples_per_s"] = seen / train_time if train_time > 0 else None
+    return entry
+
+
+def evaluate_epoch(rs, cfg, val_set, test_set, entry, callback=None):
+    """Add validation / test metrics to the epoch ``entry`` (test spike statistics, spec 7.5)."""
+    reads = readouts(cfg)
+    evals = {}
+    if val_set is not None:
+        evals["validation"] = evaluate(rs.net, cfg, val_set, callback, "validation")
+    evals["test"] = evaluate(rs.net, cfg, test_set, callback, "test")
+    for phase, ev in evals.items():
+        entry[f"{phase}_loss"] = ev["loss"]
+        for r in reads:
+            entry[f"{phase}_accuracy_{r}"] = ev[f"accuracy_{r}"]
+    te = evals["test"]
+    entry["test_accuracy"] = te[f"accuracy_{cfg.selection}"] if reads else None
+    for k in ("spikes_per_sample", "necessary_spikes_per_sample", "firing_fraction", "silent_fraction",
+              "multi_spike_fraction"):
+        entry[k] = te[k]
+    entry["eval_time_s"] = sum(ev["eval_time_s"] for ev in evals.values())
+    return entry
+
+
+# ---------------------------------------------------------------------------------------- train
+def _checked(cfg):
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a snnref.config.TrainConfig; got {type(cfg).__name__}.")
+    return cfg.validated()
+
+
+def train(cfg, run_dir=None, *, resume=False, callback=None):
     """Train ``cfg`` (a :class:`TrainConfig`) and write the run directory ``run_dir``.
 
     Files: ``config.json`` (resolved config), ``metrics.json`` (``{"epochs": [...], "summary": {...},
     ...}``), ``last.h5`` (after every epoch) and ``best.h5`` (best model so far), all written
-    atomically (snnref.checkpoint).
+    atomically; checkpoints carry an integrity header (:mod:`snnref.training.checkpoint`).
 
     Parameters
     ----------
     cfg : TrainConfig
-    run_dir : str
-        Created if missing. With ``resume=False`` it must not contain a previous run.
+    run_dir : str or None
+        New run: created (``os.mkdir``) if missing, or an existing directory holding no run; None =
+        a unique ``runs/<name>-<timestamp>[-k]`` in the current directory (reported in the
+        "start" event). See :mod:`snnref.training.rundir` for locking and clean-up.
     resume : bool
         Continue the run in ``run_dir`` from its last completed epoch (``last.h5``): weights,
         optimiser and scheduler state, the shuffling RNG state and the metrics history are restored,
-        so the result equals an uninterrupted run. Only ``epochs`` may differ from the saved config.
+        so the result equals an uninterrupted run. Only ``epochs`` (and ``data_dir``) may differ from
+        the saved config. Fewer epochs than completed: :class:`RunError`; as many: nothing is
+        trained and the saved metrics are returned.
     callback : callable(event, info) or None
-        Progress reports: ("start", {...}), ("batch", {"epoch", "done", "total", "loss", "accuracy",
-        "elapsed_s"}) after every minibatch, ("evaluate", {"phase", "done", "total", ...}),
-        ("epoch", entry) after every epoch, ("end", metrics).
+        Progress reports: ("start", {"config", "run_dir", "start_epoch", "epochs", ...}),
+        ("batch", {"epoch", "done", "total", "loss", "accuracy", "elapsed_s"}) after every
+        minibatch, ("evaluate", {"phase", "done", "total", ...}), ("epoch", entry) after every
+        epoch, ("end", metrics).
 
     Returns
     -------
     dict
         The metrics written to metrics.json.
     """
-    if not isinstance(cfg, TrainConfig):
-        raise TypeError(f"cfg must be a snnref.config.TrainConfig; got {type(cfg).__name__}.")
-    cfg = cfg.validated()
-    cb = callback if callback is not None else (lambda event, info: None)
-    os.makedirs(run_dir, exist_ok=True)
-    last_path = os.path.join(run_dir, "last.h5")
+    cfg = _checked(cfg)
+    cb = callback if callback is not None else _no_callback
+    check_memory(cfg)
     if resume:
-        if not os.path.exists(last_path):
-            raise RunError(f"cannot resume: {last_path!r} does not exist (no completed epoch in {run_dir!r}). "
-                           "Start the run without --resume.")
-    elif os.path.exists(last_path) or os.path.exists(os.path.join(run_dir, "metrics.json")):
-        raise RunError(f"run directory {run_dir!r} already holds a run; use --resume to continue it "
-                       "or choose another --out.")
+        if run_dir is None:
+            raise RunError("resume needs the run directory (--out DIR) of the run to continue.")
+        with RunDir.open_existing(run_dir) as run:
+            state = load_run_checkpoint(run.file("last.h5"), cfg, resume=True)
+            done = state["epoch"]
+            if cfg.epochs < done:
+                raise RunError(f"cannot resume {run.path!r} with epochs {cfg.epochs}: it has already completed "
+                               f"{done} epochs. Pass --epochs N with N > {done} to train further.")
+            data = load_data(cfg)
+            rs = RunState.from_checkpoint(cfg, state, run.file("last.h5"))
+            if cfg.epochs > done:
+                run.write_json("config.json", cfg.to_dict())
+            return _run_epochs(cfg, run, rs, data, done, cb)
+    data = load_data(cfg)
+    rs = RunState.fresh(cfg)
+    with RunDir.create(run_dir, cfg.name) as run:
+        run.write_json("config.json", cfg.to_dict())
+        return _run_epochs(cfg, run, rs, data, 0, cb)
 
-    train_set, val_set, test_set = load_data(cfg)
-    net = build_network(cfg)
-    dtype = net.dtype
-    from .optim import StepLR, make_optimizer
 
-    optimizer = make_optimizer(cfg.optimizer, _parameters(net, cfg), cfg.lr, weight_decay=cfg.weight_decay,
-                               momentum=cfg.momentum, betas=tuple(cfg.betas), eps=cfg.eps)
-    scheduler = StepLR(optimizer, cfg.lr_step_size, cfg.lr_gamma) if cfg.lr_step_size else None
-    shuffle_rng = np.random.default_rng(cfg.seed)
-    history = []
-    start_epoch = 0
-    if resume:
-        state = ckpt.load_checkpoint(last_path)
-        _check_resumable(state["config"], cfg)
-        for dst, src in zip(net.weights + net.biases, list(state["weights"]) + list(state["biases"])):
-            dst[...] = np.asarray(src, dtype=dtype)
-        optimizer.load_state_dict(state["optimizer_state"])
-        sched_state = (state.get("extra") or {}).get("scheduler")
-        if scheduler is not None and sched_state is not None:
-            scheduler.load_state_dict(sched_state)
-        shuffle_rng.bit_generator.state = state["rng_state"]
-        history = list(state["metrics"].get("epochs", []))
-        start_epoch = int(state["epoch"])
-    ckpt.atomic_write_json(os.path.join(run_dir, "config.json"), cfg.to_dict())
-
+def _run_epochs(cfg, run, rs, data, start_epoch, cb):
+    train_set, val_set, test_set = data
     selected_on = "validation" if val_set is not None else "test"
-    reads = _readouts(cfg)
     head = {"config_name": cfg.name, "train_samples": len(train_set),
             "validation_samples": 0 if val_set is None else len(val_set), "test_samples": len(test_set)}
-    metrics = dict(head, epochs=history, summary=_summary(cfg, history, selected_on))
-    best_key = f"{selected_on}_accuracy_{cfg.selection}" if reads else "test_loss"
-    best_val = None
-    for e in history:
-        v = e[best_key] if reads else -e[best_key]
-        if best_val is None or v > best_val:
-            best_val = v
-    cb("start", {"config": cfg.to_dict(), "run_dir": run_dir, "start_epoch": start_epoch, "epochs": cfg.epochs,
-                 "train_samples": len(train_set), "validation_samples": 0 if val_set is None else len(val_set),
-                 "test_samples": len(test_set), "sizes": list(net.sizes)})
-
-    n = len(train_set)
-    steps = cfg.task_steps_per_epoch if cfg.dataset == "spike_train_task" else 1
+    metrics = dict(head, epochs=rs.history, summary=summary(cfg, rs.history, selected_on))
+    cb("start", {"config": cfg.to_dict(), "run_dir": run.path, "start_epoch": start_epoch, "epochs": cfg.epochs,
+                 "train_samples": len(train_set), "validation_samples": head["validation_samples"],
+                 "test_samples": len(test_set), "sizes": list(rs.net.sizes)})
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        loss_sum = 0.0
-        seen = 0
-        correct = {r: 0 for r in reads}
-        total = n * steps
-        for _ in range(steps):
-            order = shuffle_rng.permutation(n)
-            for start in range(0, n, cfg.batch_size):
-                idx = order[start:start + cfg.batch_size]
-                part = train_set.take(idx)
-                x = _encode(cfg, part.inputs, shuffle_rng, dtype)
-                targets = _targets(cfg, part.targets, dtype)
-                res, trace = train_step(net, cfg, optimizer, x, targets)
-                b = len(idx)
-                loss_sum += float(res.value) * b
-                seen += b
-                for r in reads:
-                    correct[r] += int(np.sum(_PREDICT[r](trace) == targets))
-                cb("batch", {"epoch": epoch, "epochs": cfg.epochs, "done": seen, "total": total,
-                             "loss": loss_sum / seen,
-                             "accuracy": (correct[reads[0]] / seen) if reads else None,
-                             "elapsed_s": time.perf_counter() - t0})
-        train_time = time.perf_counter() - t0
-        entry = {"epoch": epoch, "lr": float(optimizer.lr), "train_loss": loss_sum / seen}
-        for r in reads:
-            entry[f"train_accuracy_{r}"] = correct[r] / seen
-        entry["train_time_s"] = train_time
-        entry["samples_per_s"] = seen / train_time if train_time > 0 else None
-        evals = {}
-        if val_set is not None:
-            evals["validation"] = evaluate(net, cfg, val_set, callback, "validation")
-        evals["test"] = evaluate(net, cfg, test_set, callback, "test")
-        for phase, ev in evals.items():
-            entry[f"{phase}_loss"] = ev["loss"]
-            for r in reads:
-                entry[f"{phase}_accuracy_{r}"] = ev[f"accuracy_{r}"]
-        te = evals["test"]
-        entry["test_accuracy"] = te[f"accuracy_{cfg.selection}"] if reads else None
-        entry["spikes_per_sample"] = te["spikes_per_sample"]
-        entry["necessary_spikes_per_sample"] = te["necessary_spikes_per_sample"]
-        entry["firing_fraction"] = te["firing_fraction"]
-        entry["silent_fraction"] = te["silent_fraction"]
-        entry["multi_spike_fraction"] = te["multi_spike_fraction"]
-        entry["eval_time_s"] = sum(ev["eval_time_s"] for ev in evals.values())
+        entry = train_epoch(rs, cfg, train_set, epoch, cb)
+        evaluate_epoch(rs, cfg, val_set, test_set, entry, cb)
         entry["wall_time_s"] = time.perf_counter() - t0
-        history.append(entry)
-        if scheduler is not None:
-            scheduler.step()
-        metrics = dict(head, epochs=history, summary=_summary(cfg, history, selected_on))
-        v = entry[best_key] if reads else -entry[best_key]
-        if best_val is None or v > best_val:
-            best_val = v
-            _save(run_dir, "best.h5", net, cfg, optimizer, scheduler, shuffle_rng, metrics, epoch)
+        rs.history.append(entry)
+        if rs.scheduler is not None:
+            rs.scheduler.step()
+        metrics = dict(head, epochs=rs.history, summary=summary(cfg, rs.history, selected_on))
+        if best_entry(rs.history, cfg, selected_on) is entry:
+            run.save_checkpoint("best.h5", **rs.checkpoint(cfg, metrics, epoch))
         # last.h5 last: a run killed before this point resumes from the previous epoch
-        _write_metrics(run_dir, metrics)
-        _save(run_dir, "last.h5", net, cfg, optimizer, scheduler, shuffle_rng, metrics, epoch)
+        run.write_json("metrics.json", metrics)
+        run.save_checkpoint("last.h5", **rs.checkpoint(cfg, metrics, epoch))
+        run.mark_saved()
         cb("epoch", entry)
-    _write_metrics(run_dir, metrics)
+    if start_epoch < cfg.epochs:
+        run.write_json("metrics.json", metrics)
     cb("end", metrics)
     return metrics
 
 
-def evaluate_run(run_dir, checkpoint="best", test_limit=None, callback=None):
+def evaluate_run(run_dir, checkpoint="best", test_limit=None, callback=None, data_dir=None):
     """Evaluate a saved run's checkpoint ("best" or "last") on its test set.
 
-    Returns the dict of :func:`evaluate` plus ``epoch`` and ``checkpoint``.
+    The checkpoint's integrity is verified and its saved config must agree with the run's
+    ``config.json`` (except ``epochs`` / ``data_dir``); ``test_limit`` and ``data_dir`` override
+    the saved values. Returns the dict of :func:`evaluate` plus ``epoch``, ``checkpoint``,
+    ``selection`` and ``test_accuracy``.
     """
+    import os
+
     if checkpoint not in ("best", "last"):
         raise RunError(f"checkpoint must be 'best' or 'last'; got {checkpoint!r}.")
     cfg_path = os.path.join(run_dir, "config.json")
     path = os.path.join(run_dir, f"{checkpoint}.h5")
-    if not os.path.exists(cfg_path):
+    if not os.path.isfile(cfg_path):
         raise RunError(f"{run_dir!r} is not a run directory: {cfg_path!r} is missing. "
                        "Pass the --out directory of `snnref train`.")
     if not os.path.exists(path):
         raise RunError(f"{path!r} does not exist; the run has no completed epoch yet.")
     cfg = TrainConfig.from_json(cfg_path)
-    if test_limit is not None:
-        cfg = cfg.replace(test_limit=test_limit)
-    state = ckpt.load_checkpoint(path)
+    state = load_run_checkpoint(path, cfg)
+    changes = {k: v for k, v in (("test_limit", test_limit), ("data_dir", data_dir)) if v is not None}
+    if changes:
+        cfg = cfg.replace(**changes)
+    check_memory(cfg)
     net = build_network(cfg)
-    for dst, src in zip(net.weights + net.biases, list(state["weights"]) + list(state["biases"])):
-        dst[...] = np.asarray(src, dtype=net.dtype)
-    *_, test = load_data(cfg.replace(validation_size=0, train_limit=1) if cfg.dataset != "spike_train_task" else cfg)
-    out = evaluate(net, cfg, test, callback, "test")
+    restore_parameters(net, state, path)
+    out = evaluate(net, cfg, load_test(cfg), callback, "test")
     out["epoch"] = int(state["epoch"])
     out["checkpoint"] = checkpoint
     out["selection"] = cfg.selection
-    if cfg.dataset != "spike_train_task":
+    if readouts(cfg):
         out["test_accuracy"] = out[f"accuracy_{cfg.selection}"]
     return out
-
-
-def read_metrics(run_dir):
-    with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
-        return json.load(f)
