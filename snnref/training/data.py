@@ -35,7 +35,7 @@ class Split:
             return self
         if n > len(self):
             raise DataError(f"{option} is {n} but the {self.name} split has only {len(self)} samples{hint}; "
-                            f"use {option.replace('_', '-')} <= {len(self)} (or leave it unset for all).")
+                            f"use --{option.replace('_', '-')} <= {len(self)} (or leave it unset for all).")
         return self if n == len(self) else self.take(np.arange(n))
 
 

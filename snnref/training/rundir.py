@@ -52,6 +52,12 @@ def _make_dir(path):
     parent = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(parent, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise RunError(f"cannot create run directory {path!r}: a part of its path is a file. Pass a directory "
+                       "path to --out.") from None
+    except OSError as exc:
+        raise _os_problem(path, exc, "create run directory") from exc
+    try:
         os.mkdir(path)
         return True
     except FileExistsError:
