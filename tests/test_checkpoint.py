@@ -1,4 +1,4 @@
-"""Checkpoints and atomic files (snnref/checkpoint.py): round trips, atomicity, damaged files."""
+"""Checkpoints and atomic files (snnref/training/checkpoint.py): round trips, atomicity, damaged files."""
 import json
 import os
 import stat
