@@ -36,6 +36,10 @@ def test_train_eval_resume(tiny_config, tmp_path, capsys):
     cap = capsys.readouterr()
     assert "final test accuracy (epoch 1, 16 test samples): first" in cap.out
     assert "spikes/sample:" in cap.out
+    # the read-outs and the model selection are explained (the count read-out of a latency run is near chance)
+    assert "first = class of the earliest output spike (trained by the latency loss)" in cap.out
+    assert "count = class with the most output spikes (not trained: the latency loss" in cap.out
+    assert "best model (best.h5): epoch 1 of 1, the epoch with the highest test accuracy of the first" in cap.out
     assert "epoch 1  train loss" in cap.err and "\r" not in cap.err          # quiet: one line per epoch
     with open(os.path.join(run, "config.json")) as f:
         saved = json.load(f)
