@@ -289,3 +289,35 @@ def test_network_copies_the_callers_arrays():
     assert not np.shares_memory(net.weights[0], W) and not np.shares_memory(net.biases[0], b)
     net.weights[0][0, 0] = 5.0
     assert W[0, 0] == 1.0
+
+
+# ------------------------------------------------------------------------- package structure
+def test_old_module_paths_are_the_training_modules():
+    import snnref
+    import snnref.checkpoint
+    import snnref.config
+    import snnref.optim
+    import snnref.train
+    import snnref.training as t
+    from snnref.config import RULES, list_presets, load_preset, resolve_config  # noqa: F401
+    from snnref.train import build_network, evaluate, read_metrics, train_step  # noqa: F401
+
+    assert snnref.train is t and snnref.config is t.config
+    assert snnref.checkpoint is t.checkpoint and snnref.optim is t.optim
+    assert issubclass(RunError, SnnrefError) and issubclass(ConfigError, SnnrefError)
+    assert issubclass(CheckpointError, SnnrefError) and issubclass(t.DataError, SnnrefError)
+    assert issubclass(RunError, RuntimeError)                    # as before the split
+
+
+def test_the_family_decides_trained_parameters_biases_and_readouts():
+    from snnref.config import load_preset
+
+    tssl = load_preset("tsslbp-mnist-mlp").replace(init_bias=0.5, hidden=[4])
+    antlr = _cfg(init_bias=0.5)
+    assert network.family_of(tssl).name == "tsslbp" and network.family_of(antlr).name == "antlr"
+    net_t, net_a = network.build_network(tssl), network.build_network(antlr)
+    assert all(np.all(b == 0) for b in net_t.biases)                  # init_bias applies to trained biases only
+    assert all(np.all(b == 0.5) for b in net_a.biases)
+    assert len(network.parameters(net_t, tssl)) == 2 and len(network.parameters(net_a, antlr)) == 4
+    assert network.readouts(tssl) == ("psp", "count") and network.readouts(antlr) == ("first", "count")
+    assert network.readouts(_cfg(loss="count", selection=None)) == ("count", "first")

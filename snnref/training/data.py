@@ -47,12 +47,17 @@ def n_outputs(cfg):
     return cfg.task_n_outputs if cfg.dataset == "spike_train_task" else 10
 
 
-def _read(fn, *args, **kwargs):
-    """Call a loader of snnref.data; its file problems become DataError (same message)."""
+def _read(cfg, fn, *args, **kwargs):
+    """Call a loader of snnref.data; its file problems become DataError (same message, plus where
+    the data directory came from when the config names one)."""
     try:
         return fn(*args, **kwargs)
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(str(exc)) from exc
+        where = ""
+        if cfg.data_dir is not None:
+            where = (f" (data_dir is {cfg.data_dir!r}, from --data-dir or the run's config.json; pass --data-dir DIR "
+                     "to read another directory)")
+        raise DataError(f"{exc}{where}") from exc
 
 
 def _spike_train_task(cfg):
@@ -77,10 +82,10 @@ def _image_split(cfg, split):
             raise DataError("dataset 'nmnist' needs data_dir (the N-MNIST root directory, --data-dir DIR); "
                             "it is not shipped with snnref.")
         limit = cfg.test_limit if split == "test" else None
-        arrays = _read(data.load_nmnist, cfg.data_dir, split, binning=cfg.nmnist_binning, T=cfg.T, limit=limit)
+        arrays = _read(cfg, data.load_nmnist, cfg.data_dir, split, binning=cfg.nmnist_binning, T=cfg.T, limit=limit)
     else:
         loader = data.load_mnist if cfg.dataset == "mnist" else data.load_fashion_mnist
-        arrays = _read(loader, split, data_dir=cfg.data_dir)
+        arrays = _read(cfg, loader, split, data_dir=cfg.data_dir)
     return Split(*arrays, split)
 
 

@@ -386,8 +386,6 @@ def _run_epochs(cfg, run, rs, data, start_epoch, cb):
         run.save_checkpoint("last.h5", **rs.checkpoint(cfg, metrics, epoch))
         run.mark_saved()
         cb("epoch", entry)
-    if start_epoch < cfg.epochs:
-        run.write_json("metrics.json", metrics)
     cb("end", metrics)
     return metrics
 
