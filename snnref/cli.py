@@ -303,7 +303,6 @@ def _cmd_presets(args):
         enc = cfg.encoding if cfg.dataset in ("mnist", "fashion_mnist") else "-"
         sys.stdout.write(f"{name:26s} {cfg.rule:8s} {cfg.loss:12s} {cfg.dataset}/{enc}"
                          f"  {sizes}  T={cfg.T}  epochs={cfg.epochs}\n")
-    sys.stdout.flush()
     return 0
 
 
@@ -346,7 +345,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False) or os.environ.get("SNNREF_DEBUG", "") not in ("", "0")
     try:
-        return _run(args, parser)
+        code = _run(args, parser)
+        sys.stdout.flush()                  # a closed pipe shows here, not at interpreter exit
+        return code
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted; continue with `snnref train --resume --out <run dir>`\n")
         return 130
