@@ -20,7 +20,8 @@ from importlib import resources
 
 from ..errors import SnnrefError
 
-__all__ = ["TrainConfig", "ConfigError", "NAME_PATTERN", "MAX_EPOCHS", "list_presets", "load_preset", "preset_path", "resolve_config",
+__all__ = ["TrainConfig", "ConfigError", "NAME_PATTERN", "MAX_EPOCHS", "list_presets", "load_preset", "preset_path",
+           "resolve_config",
            "DATASETS", "ENCODINGS", "RULES", "LOSSES", "SELECTIONS"]
 
 DATASETS = ("mnist", "fashion_mnist", "nmnist", "spike_train_task")
