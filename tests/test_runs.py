@@ -121,6 +121,24 @@ def test_wrong_dtype_and_non_finite_arrays_are_refused(finished, tmp_path):
         evaluate_run(run, checkpoint="last")
 
 
+def test_wrong_optimiser_state_is_refused_on_resume(finished, tmp_path):
+    run = _copy_run(finished, tmp_path / "r")
+
+    def edit(f):
+        del f["optimizer_state/exp_avg/0"]
+        f["optimizer_state/exp_avg"].create_dataset("0", data=np.zeros((1, 8)))
+        f["optimizer_state/exp_avg/0"].attrs["__kind__"] = "ndarray"
+
+    _rewrite(os.path.join(run, "last.h5"), edit)
+    with pytest.raises(CheckpointError, match=r"unusable training state .*exp_avg'\]\[0\] has shape \(1, 8\)"):
+        train(_cfg(epochs=3), run, resume=True)
+    run = _copy_run(finished, tmp_path / "r2")
+    _rewrite(os.path.join(run, "last.h5"), lambda f: f["optimizer_state/exp_avg_sq/1"].__setitem__(
+        (0, 0), np.nan))
+    with pytest.raises(CheckpointError, match=r"unusable training state .*exp_avg_sq'\]\[1\].*(NaN|finite)"):
+        train(_cfg(epochs=3), run, resume=True)
+
+
 def test_inconsistent_epoch_and_history_is_refused(finished, tmp_path):
     run = _copy_run(finished, tmp_path / "r")
     _rewrite(os.path.join(run, "last.h5"), lambda f: f.attrs.__setitem__("epoch", 5))
