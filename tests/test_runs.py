@@ -339,3 +339,44 @@ def test_the_family_decides_trained_parameters_biases_and_readouts():
     assert len(network.parameters(net_t, tssl)) == 2 and len(network.parameters(net_a, antlr)) == 4
     assert network.readouts(tssl) == ("psp", "count") and network.readouts(antlr) == ("first", "count")
     assert network.readouts(_cfg(loss="count", selection=None)) == ("count", "first")
+
+
+_KILL_DURING_SAVE = r"""
+import os, signal, sys
+from snnref.config import TrainConfig
+from snnref.training import checkpoint, train
+calls = []
+seal = checkpoint._write_integrity_header
+
+def seal_then_die(path):
+    seal(path)
+    calls.append(path)
+    if len(calls) == int(sys.argv[3]):           # the temporary file is complete, the rename not done
+        os.kill(os.getpid(), signal.SIGKILL)
+
+checkpoint._write_integrity_header = seal_then_die
+train(TrainConfig.from_dict(__import__("json").loads(sys.argv[1])), sys.argv[2])
+"""
+
+
+def test_hard_kill_during_a_save_then_resume(finished, tmp_path):
+    """SIGKILL after a checkpoint's temporary file is written: resume cleans up and equals an uninterrupted run."""
+    run = str(tmp_path / "killed")
+    cfg = dict(TINY, epochs=2)
+    res = subprocess.run([sys.executable, "-c", _KILL_DURING_SAVE, json.dumps(cfg), run, "3"], capture_output=True,
+                         text=True, timeout=300, env=os.environ.copy())
+    assert res.returncode == -9, res.stderr                       # saves: best 1, last 1, then (best or last) 2
+    assert [f for f in os.listdir(run) if f.endswith(".tmp")]            # the killed save's temporary file
+    assert ckpt.load_checkpoint(os.path.join(run, "last.h5"))["epoch"] == 1
+    metrics = train(_cfg(epochs=2), run, resume=True)
+    assert not [f for f in os.listdir(run) if f.endswith(".tmp")]
+    full = json.loads(Path(finished, "metrics.json").read_text())
+
+    def strip(m):
+        return [{k: v for k, v in e.items() if not k.endswith("_s")} for e in m["epochs"]]
+
+    assert strip(metrics) == strip(full)
+    a = ckpt.load_checkpoint(os.path.join(run, "last.h5"))
+    b = ckpt.load_checkpoint(os.path.join(finished, "last.h5"))
+    for x, y in zip(a["weights"] + a["biases"], b["weights"] + b["biases"]):
+        np.testing.assert_array_equal(x, y)
