@@ -17,5 +17,17 @@ from .model import Network, NeuronModel
 
 __version__ = "0.1.0"
 
+# The trainer lives in snnref.training; its former module paths are the same module objects, so
+# ``import snnref.config``, ``from snnref.train import train`` and monkeypatching keep working.
+import sys as _sys  # noqa: E402
+
+from . import training  # noqa: E402
+
+for _old, _new in (("train", training), ("config", training.config), ("checkpoint", training.checkpoint),
+                   ("optim", training.optim)):
+    _sys.modules[f"{__name__}.{_old}"] = _new
+    globals()[_old] = _new
+del _old, _new
+
 __all__ = ["NeuronModel", "Network", "forward", "backward", "Trace", "LayerTrace", "Gradients", "losses",
            "neuron", "__version__"]

@@ -198,7 +198,7 @@ class Network:
             raise TypeError("weights must be a list of 2-D arrays [W_1, ..., W_L], one per spiking layer.")
         if len(self.weights) == 0:
             raise ValueError("weights is empty: a network needs at least one spiking layer.")
-        ws = [V.as_float_array(w, f"weights[{l}]", ndim=2, dtype=self.dtype) for l, w in enumerate(self.weights)]
+        ws = [V.as_float_array(w, f"weights[{l}]", ndim=2, dtype=self.dtype).copy() for l, w in enumerate(self.weights)]
         for l in range(1, len(ws)):
             if ws[l].shape[0] != ws[l - 1].shape[1]:
                 raise ValueError(
@@ -215,7 +215,7 @@ class Network:
                 raise ValueError(f"biases must be None or a list of {len(ws)} arrays (one per spiking layer).")
             bs = []
             for l, (b, w) in enumerate(zip(self.biases, ws)):
-                b = V.as_float_array(b, f"biases[{l}]", ndim=1, dtype=self.dtype)
+                b = V.as_float_array(b, f"biases[{l}]", ndim=1, dtype=self.dtype).copy()
                 if b.shape[0] != w.shape[1]:
                     raise ValueError(f"biases[{l}] has length {b.shape[0]}; expected {w.shape[1]} (= weights[{l}].shape[1]).")
                 bs.append(b)

@@ -1,4 +1,4 @@
-"""Checkpoints and atomic files (snnref/checkpoint.py): round trips, atomicity, damaged files."""
+"""Checkpoints and atomic files (snnref/training/checkpoint.py): round trips, atomicity, damaged files."""
 import json
 import os
 import stat
@@ -247,10 +247,10 @@ def test_missing_file_and_directory(tmp_path):
 def test_not_hdf5(tmp_path):
     p = tmp_path / "junk.h5"
     p.write_bytes(b"this is not hdf5" * 100)
-    with pytest.raises(CheckpointError, match="damaged or not an HDF5 file .*Load the previous checkpoint, or restart"):
+    with pytest.raises(CheckpointError, match="damaged or not an snnref checkpoint .*Use the other checkpoint"):
         load_checkpoint(p)
     p.write_bytes(b"")
-    with pytest.raises(CheckpointError, match="damaged or not an HDF5 file"):
+    with pytest.raises(CheckpointError, match="damaged or not an snnref checkpoint"):
         load_checkpoint(p)
 
 
@@ -261,7 +261,7 @@ def test_truncated_checkpoint(tmp_path, rng, fraction):
     save_checkpoint(p, **d)
     data = p.read_bytes()
     p.write_bytes(data[: int(len(data) * fraction)])
-    with pytest.raises(CheckpointError, match="damaged or not an HDF5 file .*previous checkpoint"):
+    with pytest.raises(CheckpointError, match="damaged or not an snnref checkpoint .*truncated or extended"):
         load_checkpoint(p)
 
 
@@ -269,20 +269,36 @@ def test_hdf5_but_not_a_checkpoint_or_wrong_version(tmp_path, rng):
     p = tmp_path / "other.h5"
     with h5py.File(p, "w") as f:
         f["x"] = np.ones(3)
+    with pytest.raises(CheckpointError, match="has no integrity header: it was written by an older snnref"):
+        load_checkpoint(p)
+    with h5py.File(p, "w", userblock_size=512) as f:           # sealed, but not a checkpoint
+        f["x"] = np.ones(3)
+    ck._write_integrity_header(p)
     with pytest.raises(CheckpointError, match="not an snnref checkpoint"):
         load_checkpoint(p)
+    # checks after the integrity check: files edited and re-sealed (as a buggy writer could)
     d, _ = _sample(rng)
     save_checkpoint(p, **d)
     with h5py.File(p, "a") as f:
         f.attrs["format_version"] = 99
-    with pytest.raises(CheckpointError, match="has format version 99; this snnref reads version 1"):
+    with pytest.raises(CheckpointError, match="SHA-256 mismatch"):       # edited without re-sealing
+        load_checkpoint(p)
+    ck._write_integrity_header(p)
+    with pytest.raises(CheckpointError, match="has format version 99; this snnref reads version 2"):
         load_checkpoint(p)
     save_checkpoint(p, **d)
     with h5py.File(p, "a") as f:
         del f["optimizer_state"]
         del f.attrs["rng_state"]
-    msg = r"lacks \['optimizer_state', 'rng_state'\], required by format version 1"
+    ck._write_integrity_header(p)
+    msg = r"lacks \['optimizer_state', 'rng_state'\], required by format version 2"
     with pytest.raises(CheckpointError, match=msg):
+        load_checkpoint(p)
+    save_checkpoint(p, **d)
+    data = bytearray(p.read_bytes())
+    data[len("snnref-checkpoint ")] = ord("3")                       # a newer format's header
+    p.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="has format version 3; this snnref reads version 2"):
         load_checkpoint(p)
 
 

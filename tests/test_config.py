@@ -65,7 +65,7 @@ def test_comment_keys_ignored():
     ({"alpha_V": 1.5}, r"alpha_V must be in \[0, 1\]; got 1.5"),
     ({"dtype": "float16"}, r"dtype must be one of \['float64', 'float32'\]"),
     ({"rule": "bptt"}, r"rule must be one of \["),
-    ({"hidden": [8, 0]}, r"hidden must be a list of positive integers"),
+    ({"hidden": [8, 0]}, r"hidden must be a list of integers in \[1, 1000000\]"),
     ({"betas": [0.9]}, r"betas must be a list of two numbers"),
     ({"beta_auto": 1}, r"beta_auto must be true or false"),
     ({"grad_clip_value": 0.0}, r"grad_clip_value must be in \(0"),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import snnref
+import snnref.data
 from snnref.data import (MNIST_SHA256, SpikeTrainTask, default_data_dir, load_fashion_mnist, load_mnist, read_idx,
                          spike_train_task)
 
@@ -111,7 +112,8 @@ def test_bad_arguments():
 # --------------------------------------------------------------------------------------------- data dir
 def test_default_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("SNNREF_DATA_DIR", raising=False)
-    assert default_data_dir() == REPO_MNIST.parent
+    assert default_data_dir() == Path(snnref.data.__file__).resolve().parent       # package data
+    assert (default_data_dir() / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file()
     monkeypatch.setenv("SNNREF_DATA_DIR", str(tmp_path))
     assert default_data_dir() == tmp_path
     monkeypatch.setenv("SNNREF_DATA_DIR", str(tmp_path / "nope"))

@@ -1,4 +1,4 @@
-"""Optimisers and StepLR (snnref/optim.py) against hand-derived values (torch.optim semantics).
+"""Optimisers and StepLR (snnref/training/optim.py) against hand-derived values (torch.optim semantics).
 
 Expected values are derived by hand in the comments (dyadic numbers are exact in float64), or in
 closed form (e.g. Adam with a constant gradient moves by lr * g / (|g| + eps) every step), or by a

@@ -51,7 +51,7 @@ def tiny_run(tmp_path_factory):
 
 def test_run_directory_contents(tiny_run):
     run, metrics, events = tiny_run
-    assert sorted(os.listdir(run)) == ["best.h5", "config.json", "last.h5", "metrics.json"]
+    assert sorted(os.listdir(run)) == [".snnref.lock", "best.h5", "config.json", "last.h5", "metrics.json"]
     with open(os.path.join(run, "config.json")) as f:
         assert TrainConfig.from_dict(json.load(f)) == _cfg(TINY)
     with open(os.path.join(run, "metrics.json")) as f:
@@ -114,8 +114,11 @@ def test_resume_is_bit_identical(tiny_run, tmp_path):
 
 def test_resume_errors(tiny_run, tmp_path):
     run_full, _, _ = tiny_run
-    with pytest.raises(RunError, match="already holds a run; use --resume"):
+    with pytest.raises(RunError, match=r"already holds a run \(.*\); use --resume"):
         train(_cfg(TINY), run_full)
+    with pytest.raises(RunError, match="cannot resume: .*is not a directory"):
+        train(_cfg(TINY), str(tmp_path / "missing"), resume=True)
+    os.mkdir(tmp_path / "empty")
     with pytest.raises(RunError, match="cannot resume: .*last.h5' does not exist"):
         train(_cfg(TINY), str(tmp_path / "empty"), resume=True)
     with pytest.raises(RunError, match=r"cannot resume: the configuration differs from the saved run in \['lr'\]"):

@@ -1,8 +1,8 @@
 """Data sets and synthetic tasks (spec 6 and 7.2). Nothing is ever downloaded.
 
-- MNIST (shipped in ``data/mnist/``, SHA-256 checked) and Fashion-MNIST (copy it to
+- MNIST (shipped inside the package, ``snnref/data/mnist/``, SHA-256 checked) and Fashion-MNIST (copy it to
   ``<data_dir>/fashion-mnist/``): :func:`load_mnist`, :func:`load_fashion_mnist`, :func:`read_idx`.
-  The data directory is ``$SNNREF_DATA_DIR`` or the repository's ``data/`` (:func:`default_data_dir`).
+  The data directory is ``$SNNREF_DATA_DIR`` or this package's folder (:func:`default_data_dir`).
 - N-MNIST, original binary event files: :func:`read_nmnist_events`, the ANTLR binning
   :func:`nmnist_frames_antlr` (spec 6.2), the TSSL-BP binning :func:`nmnist_frames_tssl` (spec 6.4),
   :func:`load_nmnist`, :func:`nmnist_files`.

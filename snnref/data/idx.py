@@ -9,7 +9,7 @@ IDX format (LeCun et al., "The MNIST database of handwritten digits"), all integ
     rest        prod(dims) items of the dtype, row-major (C order)
 
 The loaders decompress a ``.gz`` file once, in memory, check the SHA-256 of the *uncompressed* bytes
-(MNIST only, values below = data/mnist/README.md) and parse the header; nothing is downloaded.
+(MNIST only, values below = snnref/data/mnist/README.md) and parse the header; nothing is downloaded.
 """
 import gzip
 import hashlib
@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-#: SHA-256 of the uncompressed MNIST files (data/mnist/README.md).
+#: The folder of this package; ``mnist/`` in it is the shipped MNIST copy (package data).
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent
+
+#: SHA-256 of the uncompressed MNIST files (snnref/data/mnist/README.md).
 MNIST_SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -66,19 +69,20 @@ def _check_int(value, name, lo=None):
 
 
 def default_data_dir():
-    """Directory holding the data sets: ``$SNNREF_DATA_DIR`` if set, else the repository's ``data/``.
+    """Directory holding the data sets: ``$SNNREF_DATA_DIR`` if set, else the package's own data folder.
 
     Returns
     -------
     pathlib.Path
         ``Path(os.environ["SNNREF_DATA_DIR"])`` when the variable is set and non-empty, otherwise
-        ``Path(snnref.__file__).parents[1] / "data"`` (the ``data/`` folder next to the package in a
-        source checkout, which ships MNIST).
+        the folder of :mod:`snnref.data`, which ships ``mnist/`` (package data: present in source
+        checkouts, editable and regular installs alike). Other data sets go to
+        ``<data_dir>/fashion-mnist/`` etc. of a directory named by ``SNNREF_DATA_DIR`` or ``--data-dir``.
 
     Raises
     ------
     FileNotFoundError
-        If that directory does not exist.
+        If ``SNNREF_DATA_DIR`` is not a directory.
     """
     env = os.environ.get("SNNREF_DATA_DIR", "")
     if env:
@@ -86,19 +90,11 @@ def default_data_dir():
         if not path.is_dir():
             raise FileNotFoundError(
                 f"SNNREF_DATA_DIR points to {str(path)!r}, which is not a directory. Set it to the folder that "
-                "contains mnist/ (and optionally fashion-mnist/), or unset it to use the repository's data/."
+                "contains mnist/ (and optionally fashion-mnist/), or unset it to use the MNIST copy shipped with "
+                "snnref."
             )
         return path
-    import snnref
-
-    path = Path(snnref.__file__).resolve().parents[1] / "data"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"snnref data directory {str(path)!r} does not exist (snnref is probably installed without its "
-            "source checkout). Set the environment variable SNNREF_DATA_DIR to a folder containing mnist/ "
-            "(copy data/mnist/ from the snnref repository), or pass data_dir=..."
-        )
-    return path
+    return PACKAGE_DATA_DIR
 
 
 def _read_bytes(path, n_bytes=None):
@@ -117,7 +113,7 @@ def _read_bytes(path, n_bytes=None):
     except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(
             f"{str(path)!r} is not a valid gzip file or is truncated ({type(exc).__name__}: {exc}): corrupt or "
-            "incomplete copy. Re-copy it (MNIST: from data/mnist/ of the snnref repository or the original "
+            "incomplete copy. Re-copy it (MNIST: from snnref/data/mnist/ of the snnref repository or the original "
             "MNIST distribution)."
         ) from exc
 
@@ -209,7 +205,7 @@ def _check_sha256(raw, expected, path):
     if got != expected.lower():
         raise ValueError(
             f"{str(path)!r}: the SHA-256 of the uncompressed data is {got}, expected {expected}: corrupt or "
-            "modified copy. Re-copy it from data/mnist/ of the snnref repository (or the original MNIST "
+            "modified copy. Re-copy it from snnref/data/mnist/ of the snnref repository (or the original MNIST "
             "distribution), or pass verify=False to skip the check at your own risk."
         )
 

@@ -128,6 +128,8 @@ def count(trace, labels, max_target_spikes=1, min_target_spikes=0, loss_scale=1.
     labels = V.check_labels(labels, B, N)
     n_max = _nonneg_int(max_target_spikes, "max_target_spikes")
     n_min = _nonneg_int(min_target_spikes, "min_target_spikes")
+    if n_min > n_max:
+        raise ValueError(f"min_target_spikes ({n_min}) must be <= max_target_spikes ({n_max}).")
     scale = _check_loss_scale(loss_scale)
     counts = S.sum(axis=0)                                   # N_j, (B, N)
     target = np.full((B, N), float(n_min))

@@ -19,6 +19,8 @@ validated arrays (network dtype, C-contiguous, or None) and resolved options.
 """
 from typing import Callable, NamedTuple
 
+import numpy as np
+
 from .. import _validate as validate
 from .. import postprocess
 from ..trace import Gradients, check_loss_gradients
@@ -51,6 +53,8 @@ def run(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints
     """Gradients of ``rule`` (see :func:`snnref.backward` for the parameters): checks once, dispatch,
     post-processing (NaN -> 0, value clip, norm clip, in that order)."""
     validate.check_choice(rule, "rule", RULES)
+    if not isinstance(nan_to_zero, (bool, np.bool_)):
+        raise TypeError(f"nan_to_zero must be True or False; got {nan_to_zero!r}.")
     entry = RULES[rule]
     dL_dS, dL_dt, dL_da = check_loss_gradients(net, trace, rule, entry.family, dL_dS, dL_dt, dL_da)
     opt = options.resolve(rule, rule_options)

@@ -7,9 +7,22 @@ the write therefore leaves either the previous file or the complete new one at `
 half-written file; on an exception the temporary file is removed. (A hard kill can leave a stray
 ``.<name>.*.tmp`` file next to the destination; it is never read and can be deleted.)
 
-Checkpoint layout (format version 1)::
+Integrity: the first 512 bytes of a checkpoint are an HDF5 *user block* (ignored by HDF5) holding
+one ASCII text line, zero-padded::
 
-    /                       attrs: format = "snnref-checkpoint", format_version = 1, epoch,
+    snnref-checkpoint 2 sha256=<64 hex digits> size=<bytes after the user block>\n
+
+where the SHA-256 covers every byte after the user block. :func:`load_checkpoint` reads the whole
+file into memory, checks the user block byte for byte, the size and the digest, and only then lets
+libhdf5 parse the verified bytes (from memory, so what was checked is what is parsed). A flipped
+bit anywhere, a truncated or extended file, or an HDF5 file edited by another program therefore
+gives :class:`CheckpointError` before libhdf5 sees a damaged byte. The digest is written into the
+temporary file before its single ``os.replace``, so file and digest can never get out of step.
+
+Checkpoint layout (format version 2)::
+
+    [user block, 512 bytes]  integrity line (above)
+    /                       attrs: format = "snnref-checkpoint", format_version = 2, epoch,
                                    rng_state (JSON), snnref/numpy/numba/h5py/python versions, created
     /weights                list node: datasets "0", "1", ... (dtype kept)
     /biases                 list node (or JSON null)
@@ -23,24 +36,31 @@ JSON of a Python scalar / None (json). JSON values keep big integers and floats 
 numpy arrays inside JSON are tagged ``{"__ndarray__": [...], "dtype": ...}`` and restored.
 """
 import datetime
+import hashlib
+import io
 import json
 import os
 import platform
+import re
 import tempfile
 
 import numpy as np
 
-__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write_json", "atomic_write_text", "CheckpointError",
-           "generator_from_state", "FORMAT", "FORMAT_VERSION"]
+from ..errors import SnnrefError
+
+__all__ = ["save_checkpoint", "load_checkpoint", "verified_bytes", "atomic_write_json", "atomic_write_text",
+           "CheckpointError", "generator_from_state", "FORMAT", "FORMAT_VERSION", "USERBLOCK_SIZE"]
 
 FORMAT = "snnref-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+USERBLOCK_SIZE = 512
+_HEADER = re.compile(rb"snnref-checkpoint (\d+) sha256=([0-9a-f]{64}) size=(\d+)\n")
 _KIND = "__kind__"
 _REQUIRED = ("weights", "biases", "optimizer_state", "extra", "config", "metrics")
 _REQUIRED_ATTRS = ("epoch", "rng_state")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SnnrefError):
     """A checkpoint file is damaged, not a checkpoint, or of an unsupported format version."""
 
 
@@ -232,7 +252,7 @@ def _versions():
     import h5py
     import numba
 
-    from . import __version__
+    from .. import __version__
 
     return {"snnref": __version__, "numpy": np.__version__, "numba": numba.__version__, "h5py": h5py.__version__,
             "python": platform.python_version()}
@@ -301,7 +321,7 @@ def save_checkpoint(path, *, weights, biases, optimizer_state, rng_state, config
     versions = _versions()
 
     def write(tmp):
-        with h5py.File(tmp, "w", track_order=True) as f:
+        with h5py.File(tmp, "w", track_order=True, userblock_size=USERBLOCK_SIZE) as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["epoch"] = int(epoch)
@@ -316,14 +336,64 @@ def save_checkpoint(path, *, weights, biases, optimizer_state, rng_state, config
             f.create_dataset("config", data=config_json, dtype=h5py.string_dtype())
             f.create_dataset("metrics", data=metrics_json, dtype=h5py.string_dtype())
             f.flush()
+        _write_integrity_header(tmp)
 
     _atomic_write(path, write)
 
 
+def _header_bytes(digest, size):
+    line = f"{FORMAT} {FORMAT_VERSION} sha256={digest} size={size}\n".encode("ascii")
+    return line + b"\0" * (USERBLOCK_SIZE - len(line))
+
+
+def _write_integrity_header(path):
+    """Write the integrity line (SHA-256 of everything after the user block) into the user block."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "r+b") as f:
+        f.seek(USERBLOCK_SIZE)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+        f.seek(0)
+        f.write(_header_bytes(h.hexdigest(), size))
+        f.flush()
+
+
+def verified_bytes(path):
+    """The bytes of checkpoint ``path`` after checking its integrity header (see the module docstring).
+
+    Raises CheckpointError for any mismatch, before anything is parsed.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    head = data[:USERBLOCK_SIZE]
+    m = _HEADER.match(head)
+    if m is None:
+        if data[:8] == b"\x89HDF\r\n\x1a\n":
+            raise CheckpointError(
+                f"checkpoint {path!r} has no integrity header: it was written by an older snnref (format version 1) "
+                "or by another program, so it cannot be verified. Train again to get a verifiable checkpoint.")
+        raise _damaged(path, "integrity header missing or damaged")
+    version, digest, size = int(m.group(1)), m.group(2).decode(), int(m.group(3))
+    if head != _header_bytes(digest, size)[:len(head)] or len(head) != USERBLOCK_SIZE:
+        if version != FORMAT_VERSION and head.startswith(f"{FORMAT} {version} ".encode()):
+            raise CheckpointError(f"checkpoint {path!r} has format version {version}; this snnref reads version "
+                                  f"{FORMAT_VERSION}. Load it with the snnref version that wrote it.")
+        raise _damaged(path, "integrity header damaged")
+    body = memoryview(data)[USERBLOCK_SIZE:]
+    if len(body) != size:
+        raise _damaged(path, f"{len(body)} bytes after the header, the header records {size}: truncated or extended")
+    if hashlib.sha256(body).hexdigest() != digest:
+        raise _damaged(path, "SHA-256 mismatch: the content was changed after it was written")
+    return data
+
+
 def _damaged(path, detail):
     return CheckpointError(
-        f"checkpoint {path!r} is damaged or not an HDF5 file ({detail}). It may have been truncated by an "
-        "interrupted copy or a full disk. Load the previous checkpoint, or restart training from scratch."
+        f"checkpoint {path!r} is damaged or not an snnref checkpoint ({detail}). It may have been truncated by an "
+        "interrupted copy or a full disk, or altered. Use the other checkpoint of the run (best.h5 / last.h5), "
+        "or restart training from scratch."
     )
 
 
@@ -362,13 +432,11 @@ def load_checkpoint(path):
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint path {path!r} is not a regular file; pass the .h5 checkpoint file itself.")
     try:
-        ok = h5py.is_hdf5(path)
+        data = verified_bytes(path)
     except OSError as exc:
-        raise _damaged(path, str(exc)) from exc
-    if not ok:
-        raise _damaged(path, "no HDF5 signature")
+        raise CheckpointError(f"cannot read checkpoint {path!r}: {exc.strerror or exc}.") from exc
     try:
-        with h5py.File(path, "r") as f:
+        with h5py.File(io.BytesIO(data), "r") as f:
             if "format" not in f.attrs or _attr_str(f, "format") != FORMAT:
                 raise CheckpointError(
                     f"{path!r} is an HDF5 file but not an snnref checkpoint (attribute 'format' is missing or is not "

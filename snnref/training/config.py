@@ -14,14 +14,17 @@ spec section 11).
 """
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 
-from .rules import RULES as _RULE_REGISTRY
-from .rules.options import ALL_OPTIONS as _RULE_OPTIONS
-from .rules.options import OPTIONS as _OPTIONS_BY_RULE
+from ..errors import SnnrefError
+from ..rules import RULES as _RULE_REGISTRY
+from ..rules.options import ALL_OPTIONS as _RULE_OPTIONS
+from ..rules.options import OPTIONS as _OPTIONS_BY_RULE
 
-__all__ = ["TrainConfig", "ConfigError", "list_presets", "load_preset", "preset_path", "resolve_config",
+__all__ = ["TrainConfig", "ConfigError", "NAME_PATTERN", "MAX_EPOCHS", "list_presets", "load_preset", "preset_path",
+           "resolve_config",
            "DATASETS", "ENCODINGS", "RULES", "LOSSES", "SELECTIONS"]
 
 DATASETS = ("mnist", "fashion_mnist", "nmnist", "spike_train_task")
@@ -40,7 +43,17 @@ INITS = ("torch_linear", "kaiming_normal", "normal")
 NEURONS = ("antlr", "tsslbp")
 
 
-class ConfigError(ValueError):
+#: run names: they become directory names under runs/, so no path separators, no leading dot
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]{0,99}")
+#: upper bounds that catch typos (1e30 epochs) before anything is allocated; memory is checked separately
+MAX_EPOCHS = 100_000
+MAX_T = 1_000_000
+MAX_LAYER = 1_000_000
+MAX_BATCH = 1_000_000
+MAX_SAMPLES = 100_000_000
+
+
+class ConfigError(SnnrefError):
     """A configuration is invalid (unknown key, wrong type, out-of-range value or bad combination)."""
 
 
@@ -246,6 +259,14 @@ class TrainConfig:
         except FileNotFoundError:
             raise ConfigError(f"config file {str(path)!r} does not exist. "
                               "Pass an existing JSON file or use --preset.") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {str(path)!r} is a directory; pass a JSON file "
+                              "(e.g. <run dir>/config.json).") from None
+        except PermissionError:
+            raise ConfigError(f"config file {str(path)!r} cannot be read (permission denied).") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                              "save it as UTF-8 JSON.") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid JSON: {exc}. "
                               "Fix the file (a JSON object of options).") from None
@@ -290,7 +311,7 @@ class TrainConfig:
             if v not in options:
                 err(f"{name} must be one of {list(options)}; got {v!r}.")
 
-        def integer(name, lo=None, allow_none=False):
+        def integer(name, lo=None, allow_none=False, hi=None):
             v = getattr(self, name)
             if v is None and allow_none:
                 return
@@ -302,6 +323,8 @@ class TrainConfig:
                     err(f"{name} must be an integer{' or null' if allow_none else ''}; got {v!r}.")
             if lo is not None and v < lo:
                 err(f"{name} must be >= {lo}; got {v}.")
+            if hi is not None and v > hi:
+                err(f"{name} must be <= {hi}; got {v}.")
 
         def real(name, lo=None, hi=None, lo_open=False, hi_open=False, allow_none=False):
             v = getattr(self, name)
@@ -324,27 +347,29 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 err(f"{name} must be true or false; got {getattr(self, name)!r}.")
 
-        if not isinstance(self.name, str) or not self.name:
-            err(f"name must be a non-empty string; got {self.name!r}.")
+        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
+            err(f"name must be 1-100 letters, digits or . _ + = - (starting with a letter or digit; it names "
+                f"the run directory runs/<name>-<time>); got {self.name!r}. Use --out DIR to choose a directory.")
         choice("dataset", DATASETS)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             err(f"data_dir must be a path string or null; got {self.data_dir!r}.")
         choice("encoding", ENCODINGS)
-        integer("T", lo=1)
+        integer("T", lo=1, hi=MAX_T)
         real("max_input_timing", lo=0)
         real("min_input_timing", lo=0)
         real("input_mean")
         real("input_std", lo=0, lo_open=True)
         real("max_rate", lo=0, hi=1)
         choice("nmnist_binning", ("antlr", "tssl"))
-        integer("task_n_inputs", lo=1)
-        integer("task_n_outputs", lo=1)
+        integer("task_n_inputs", lo=1, hi=MAX_LAYER)
+        integer("task_n_outputs", lo=1, hi=MAX_LAYER)
         real("task_input_rate", lo=0, hi=1)
         integer("task_n_target_spikes", lo=0)
-        integer("task_steps_per_epoch", lo=1)
+        integer("task_steps_per_epoch", lo=1, hi=MAX_SAMPLES)
         if not isinstance(self.hidden, (list, tuple)) or any(
-                isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
-            err(f"hidden must be a list of positive integers (hidden layer sizes, [] for none); got {self.hidden!r}.")
+                isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_LAYER for h in self.hidden):
+            err(f"hidden must be a list of integers in [1, {MAX_LAYER}] (hidden layer sizes, [] for none); "
+                f"got {self.hidden!r}.")
         self.hidden = list(self.hidden)
         choice("neuron", NEURONS)
         real("alpha_I", lo=0, hi=1)
@@ -397,13 +422,13 @@ class TrainConfig:
         real("init_std", lo=0, lo_open=True, allow_none=True)
         real("init_scale", lo=0, lo_open=True)
         real("init_bias")
-        integer("batch_size", lo=1)
-        integer("test_batch_size", lo=1)
-        integer("epochs", lo=1)
-        integer("train_limit", lo=1, allow_none=True)
-        integer("test_limit", lo=1, allow_none=True)
-        integer("validation_size", lo=0)
-        integer("validation_limit", lo=1, allow_none=True)
+        integer("batch_size", lo=1, hi=MAX_BATCH)
+        integer("test_batch_size", lo=1, hi=MAX_BATCH)
+        integer("epochs", lo=1, hi=MAX_EPOCHS)
+        integer("train_limit", lo=1, allow_none=True, hi=MAX_SAMPLES)
+        integer("test_limit", lo=1, allow_none=True, hi=MAX_SAMPLES)
+        integer("validation_size", lo=0, hi=MAX_SAMPLES)
+        integer("validation_limit", lo=1, allow_none=True, hi=MAX_SAMPLES)
         choice("selection", SELECTIONS, allow_none=True)
         boolean("latency_early_stop")
         integer("seed", lo=0)
@@ -434,6 +459,9 @@ class TrainConfig:
             err("init 'normal' needs init_std (the standard deviation of the weights).")
         if self.validation_size and self.dataset == "spike_train_task":
             err("validation_size must be 0 for the spike_train_task dataset.")
+        if self.validation_limit is not None and not self.validation_size:
+            err(f"validation_limit ({self.validation_limit}) needs a validation split, but validation_size is 0 "
+                "(model selection uses the test set). Drop --validation-limit, or set validation_size.")
         if self.selection is None:
             self.selection = ("psp" if self.family == "tsslbp" else
                               "count" if self.loss == "count" else "first")

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from . import _validate as V
+from .. import _validate as V
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "StepLR", "make_optimizer", "OPTIMIZERS"]
 
