@@ -16,8 +16,11 @@ decides on the worker, from its run directory, whether it is done (skipped), int
 from ``last.h5``, which :func:`snnref.train.train` makes bit-identical to an uninterrupted run) or
 new. A worker that dies mid-trial therefore loses nothing but the current epoch: the scheduler
 resubmits the trial, which resumes from its last checkpoint. A trial's result depends only on its
-configuration (samples are simulated independently, seeds fix every random draw), not on the
-worker, the thread count or what runs alongside it.
+configuration (samples are simulated independently, seeds fix every random draw, every trial
+uses one BLAS thread), not on the worker, the numba thread count or what runs alongside it: it is
+bit-identical to ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 snnref train --config <trial>/config.json``.
+(OpenBLAS's results change in the last bits with its thread count, so a plain ``snnref train``
+with several BLAS threads can differ from the trial in the last bits of the weights.)
 
 Summaries (:func:`summarize`, :func:`write_summary`) group the trials by setting and report, over
 seeds, mean, sample standard deviation (n - 1) and best of the test accuracy of the selected model
@@ -423,14 +426,21 @@ def _import_distributed():
     return distributed
 
 
+#: BLAS threads of every trial. OpenBLAS's results depend on its thread count (last-bit
+#: differences in the weights), numba's do not; one BLAS thread per trial (as dask workers have by
+#: default) makes a trial's result independent of --workers / --threads and of the cluster.
+BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def open_client(workers=None, scheduler=None, threads=None):
     """A ``distributed.Client``: on ``scheduler`` (``tcp://host:port``) or on a new ``LocalCluster``.
 
     The local cluster has ``workers`` worker processes (default: the number of cores), one task
-    thread each, and ``threads`` numba / OpenMP / BLAS threads per worker (default cores // workers,
-    so that the workers together do not oversubscribe the cores). Dask's memory limits are off (a
-    trial holds its data set and network, nothing Dask could spill). Close the client and its
-    cluster with :func:`close_client`.
+    thread each, ``threads`` numba threads per worker (default cores // workers, so that the
+    workers together do not oversubscribe the cores) and one BLAS thread (:data:`BLAS_ENV`). Dask's
+    memory limits are off (a trial holds its data set and network, nothing Dask could spill).
+    Close the client and its cluster with :func:`close_client`. (In a script, create the local
+    cluster under ``if __name__ == "__main__":``: its worker processes re-import the main module.)
     """
     distributed = _import_distributed()
     if scheduler is not None:
@@ -445,8 +455,7 @@ def open_client(workers=None, scheduler=None, threads=None):
     if workers < 1:
         raise SnnrefError(f"--workers must be >= 1; got {workers}.")
     threads = max(1, cores // workers) if threads is None else int(threads)
-    env = {name: str(threads) for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                           "MKL_NUM_THREADS")}
+    env = dict(BLAS_ENV, NUMBA_NUM_THREADS=str(threads))
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                        dashboard_address=None, memory_limit=0, env=env,
                                        silence_logs=50)       # logging.CRITICAL: trial errors are reported by run_sweep
