@@ -49,8 +49,8 @@ from .config import ConfigError, TrainConfig
 from .errors import SnnrefError
 
 __all__ = ["parse_seeds", "parse_axis", "Trial", "plan_sweep", "trial_state", "load_sweep", "save_sweep",
-           "open_client", "run_sweep", "run_trial", "summarize", "write_summary", "format_markdown",
-           "SWEEP_FILE", "FAILURES_FILE", "EVENT_TOPIC", "DASK_HINT"]
+           "open_client", "check_workers", "close_client", "run_sweep", "run_trial", "summarize", "write_summary",
+           "format_markdown", "SWEEP_FILE", "FAILURES_FILE", "EVENT_TOPIC", "DASK_HINT", "BLAS_ENV"]
 
 SWEEP_FILE = "sweep.json"
 #: topic of the progress events trials send from the workers (Worker.log_event)
@@ -462,6 +462,31 @@ def open_client(workers=None, scheduler=None, threads=None):
     client = distributed.Client(cluster)
     client.snnref_threads = threads
     return client
+
+
+def _worker_view(out):
+    import snnref
+
+    return {"version": snnref.__version__, "out": os.path.isdir(out) and os.access(out, os.W_OK)}
+
+
+def check_workers(client, out):
+    """Check that the connected workers run this snnref version and can write ``out`` (shared storage)."""
+    from . import __version__
+
+    out = os.path.abspath(out)
+    try:
+        views = client.run(_worker_view, out)
+    except ImportError as exc:
+        raise SnnrefError(f"a dask worker cannot import snnref ({exc}); install snnref {__version__} with "
+                          "the 'sweep' extra on every worker machine.") from None
+    for addr, v in views.items():
+        if v["version"] != __version__:
+            raise SnnrefError(f"dask worker {addr} runs snnref {v['version']}, this is {__version__}; install the "
+                              "same version everywhere (results must not depend on where a trial runs).")
+        if not v["out"]:
+            raise SnnrefError(f"dask worker {addr} cannot write {out!r}; --out must be a directory on storage "
+                              "that every worker shares (same path), e.g. a network file system.")
 
 
 def close_client(client):

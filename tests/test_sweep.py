@@ -221,6 +221,23 @@ def test_grid_summary_and_rerun_skips(client, tmp_path, capsys):
     assert rc == 0 and "| lr=0.001 | 3/3 |" in stdout
 
 
+def test_cli_on_a_scheduler(client, tmp_path, capsys):
+    out = tmp_path / "cli"
+    argv = ["sweep", "--preset", "tsslbp-mnist-mlp", "--set", "train_limit=100", "--set", "test_limit=100",
+            "--set", "epochs=1", "--set", "hidden=[16]", "--set", "batch_size=50,100", "--seeds", "4",
+            "--scheduler", client.scheduler.address, "--out", str(out), "--quiet"]
+    rc, stdout, err = _cli(argv, capsys)
+    assert rc == 0, err
+    assert "| batch_size=50 | 1/1 |" in stdout and "| batch_size=100 | 1/1 |" in stdout
+    assert "sweep: 2/2 done, 0 running, 0 failed" in err and "\r" not in err
+    assert sorted(os.listdir(out)) == ["batch_size-100__seed-4", "batch_size-50__seed-4", "failures.json",
+                                       "summary.csv", "summary.json", "summary.md", "sweep.json"]
+    assert json.loads((out / "batch_size-50__seed-4" / "config.json").read_text())["batch_size"] == 50
+    # another sweep into the same directory is refused before anything runs
+    rc, _, err = _cli(argv[:-5] + ["--set", "lr=1e-2,1e-3"] + argv[-5:], capsys)
+    assert rc == 2 and "holds another sweep" in err
+
+
 def test_failing_trial_is_reported_and_others_finish(client, tmp_path, capsys):
     out = tmp_path / "fail"
     missing = str(tmp_path / "no-data")

@@ -92,11 +92,17 @@ def run(args):
     for t in trials:                                     # every existing run checked before anything runs
         sweep.trial_state(os.path.join(out, t.dirname), t.cfg)
     sweep._import_distributed()
-    sweep.save_sweep(out, base, axes, seeds, trials)
+    client = sweep.open_client(workers=args.workers, scheduler=args.scheduler, threads=args.threads)
+    try:
+        sweep.save_sweep(out, base, axes, seeds, trials)
+        if args.scheduler:
+            sweep.check_workers(client, out)
+    except BaseException:
+        sweep.close_client(client)
+        raise
     where = args.scheduler or f"a local cluster of {args.workers or os.cpu_count()} worker process(es)"
     sys.stderr.write(f"snnref sweep: {len(trials)} trial(s) ({len(trials) // len(seeds)} setting(s) x "
                      f"{len(seeds)} seed(s)) of {base.name!r} in {out} on {where}\n")
-    client = sweep.open_client(workers=args.workers, scheduler=args.scheduler, threads=args.threads)
     try:
         result = sweep.run_sweep(out, trials, client, threads=args.threads, live=False if args.quiet else None)
     except KeyboardInterrupt:
