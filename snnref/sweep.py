@@ -457,7 +457,7 @@ def open_client(workers=None, scheduler=None, threads=None):
     threads = max(1, cores // workers) if threads is None else int(threads)
     env = dict(BLAS_ENV, NUMBA_NUM_THREADS=str(threads))
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit=0, env=env,
+                                       dashboard_address=":0", memory_limit=0, env=env,
                                        silence_logs=50)       # logging.CRITICAL: trial errors are reported by run_sweep
     client = distributed.Client(cluster)
     client.snnref_threads = threads
@@ -516,7 +516,7 @@ class SweepProgress:
         self.stream = stream if stream is not None else sys.stderr
         self.live = (hasattr(self.stream, "isatty") and self.stream.isatty()) if live is None else live
         self.total, self.done, self.failed = total, skipped, 0
-        self.running = set()
+        self.running, self.ending = set(), set()        # ending: returned on the worker, result not yet here
         self.epochs_todo, self.epochs_run = epochs_todo, 0
         self.t0 = time.monotonic()
         self._lock = threading.Lock()
@@ -527,7 +527,7 @@ class SweepProgress:
         el = time.monotonic() - self.t0
         left = self.epochs_todo - self.epochs_run
         eta = el / self.epochs_run * left if self.epochs_run else None
-        todo = self.total - self.done - self.failed - len(self.running)
+        todo = self.total - self.done - self.failed - len(self.running) - len(self.ending)
         return (f"sweep: {self.done}/{self.total} done, {len(self.running)} running, {self.failed} failed, "
                 f"{todo} waiting  elapsed {_fmt_time(el)}  ETA {_fmt_time(0 if left <= 0 else eta)}")
 
@@ -550,13 +550,15 @@ class SweepProgress:
                 self.running.add(ev.get("dir"))
             elif ev.get("event") == "epoch":
                 self.epochs_run += 1
-            elif ev.get("event") == "end":
+            elif ev.get("event") == "end" and ev.get("dir") in self.running:
                 self.running.discard(ev.get("dir"))
+                self.ending.add(ev.get("dir"))
         self.render()
 
     def finished(self, name, ok):
         with self._lock:
             self.running.discard(name)
+            self.ending.discard(name)
             if ok:
                 self.done += 1
             else:
@@ -680,6 +682,7 @@ def _trial_values(trial_dir, epochs):
         "selected_on": summ.get("selected_on"),
         "selection": summ.get("selection"),
         "test_accuracy": _num(best.get("test_accuracy")),
+        "validation_accuracy": _num(best.get(f"validation_accuracy_{summ.get('selection')}")),
         "final_test_accuracy": _num(summ.get("final_test_accuracy")),
         "spikes_per_sample": _num(best.get("spikes_per_sample")),
         "necessary_spikes_per_sample": _num(best.get("necessary_spikes_per_sample")),
@@ -697,7 +700,7 @@ def _stats(values, best):
     return {"n": n, "mean": mean, "std": std, "best": best(vals)}
 
 
-_METRICS = (("test_accuracy", max), ("final_test_accuracy", max), ("spikes_per_sample", min),
+_METRICS = (("test_accuracy", max), ("validation_accuracy", max), ("final_test_accuracy", max), ("spikes_per_sample", min),
             ("necessary_spikes_per_sample", min), ("test_loss", min))
 
 
@@ -717,8 +720,9 @@ def summarize(out):
     """Per-setting statistics over seeds of the sweep in ``out`` (a dict, also ``summary.json``).
 
     For each setting (in grid order): the trials and seeds, and for each metric of the selected
-    model (``metrics.json`` summary "best": test_accuracy, spikes_per_sample,
-    necessary_spikes_per_sample, test_loss; and final_test_accuracy) ``n``, ``mean``, ``std``
+    model (``metrics.json`` summary "best": test_accuracy, validation_accuracy (of the selection
+    read-out; None without a validation split), spikes_per_sample, necessary_spikes_per_sample,
+    test_loss; and final_test_accuracy) ``n``, ``mean``, ``std``
     (sample standard deviation, n - 1; None for one value) and ``best`` (highest accuracy, fewest
     spikes, lowest loss). Incomplete trials are listed (with the error of those that failed in the
     last run, from ``failures.json``) and left out of the statistics.
@@ -733,7 +737,7 @@ def summarize(out):
     for sid, g in groups.items():
         trials, incomplete = [], []
         for t in g["trials"]:
-            vals, why = _trial_values(os.path.join(out, t["dir"]), epochs)
+            vals, why = _trial_values(os.path.join(out, t["dir"]), t["setting"].get("epochs", epochs))
             if vals is None:
                 err = failures.get(t["dir"], {}).get("error")
                 incomplete.append({"dir": t["dir"], "seed": t["seed"], "reason": f"failed: {err}" if err else why})
@@ -772,11 +776,14 @@ def format_markdown(summary):
     lines = [f"Sweep of `{summary['base_name']}`: mean ± std (sample standard deviation, n - 1) over seeds "
              "of the selected model (best epoch by the read-out matching the loss, on the validation split "
              "or, without one, the test set).", ""]
+    has_val = any(r["validation_accuracy"]["n"] for r in rows)
     if has_acc:
-        lines += ["| setting | seeds | test accuracy [%] | best [%] | spikes/sample | fewest | "
-                  "necessary spikes/sample |", "|---|---|---|---|---|---|---|"]
+        lines += ["| setting | seeds | " + ("validation accuracy [%] | " if has_val else "")
+                  + "test accuracy [%] | best [%] | spikes/sample | fewest | necessary spikes/sample |",
+                  "|---|---|" + ("---|" if has_val else "") + "---|---|---|---|---|"]
         for r in rows:
-            lines.append(f"| {r['label']} | {r['complete']}/{r['trials']} | {_pm(r['test_accuracy'], 100, 2)} | "
+            val = f"{_pm(r['validation_accuracy'], 100, 2)} | " if has_val else ""
+            lines.append(f"| {r['label']} | {r['complete']}/{r['trials']} | {val}{_pm(r['test_accuracy'], 100, 2)} | "
                          f"{_one(r['test_accuracy']['best'], 100, 2)} | {_pm(r['spikes_per_sample'], 1, sd)} | "
                          f"{_one(r['spikes_per_sample']['best'], 1, sd)} | "
                          f"{_pm(r['necessary_spikes_per_sample'], 1, sd)} |")

@@ -118,6 +118,39 @@ def test_plan_validates_every_point_and_names_trials():
     assert t.cfg.selection == "count"
 
 
+# ----------------------------------------------------------------- trial state, without Dask
+def test_trial_resumes_and_damaged_metrics_recover(tmp_path):
+    out = tmp_path / "sw"
+    base = _base(epochs=2)
+    t0, t1 = trials = sweep.plan_sweep(base, [], [0, 1])
+    sweep.save_sweep(str(out), base, [], [0, 1], trials)
+    d0, d1 = str(out / t0.dirname), str(out / t1.dirname)
+    assert sweep.trial_state(d0, t0.cfg) == ("new", 0)
+    assert sweep.run_trial(t0.cfg.to_dict(), d0)["resumed_from"] == 0
+    assert sweep.trial_state(d0, t0.cfg) == ("done", 2)
+    assert sweep.run_trial(t0.cfg.to_dict(), d0)["status"] == "done"
+    train(t1.cfg.replace(epochs=1), d1)                            # as if stopped after epoch 1
+    assert sweep.trial_state(d1, t1.cfg) == ("resume", 1)
+    summary = sweep.summarize(str(out))
+    (row,) = summary["settings"]
+    assert row["complete"] == 1 and row["incomplete"][0]["reason"].startswith("interrupted after 1 of 2 epochs")
+    assert row["test_accuracy"]["std"] is None and "n/a" not in sweep.format_markdown(summary).split("\n")[4]
+    assert sweep.run_trial(t1.cfg.to_dict(), d1)["resumed_from"] == 1
+    alone = str(tmp_path / "alone")
+    train(t1.cfg, alone)
+    assert _strip_times(_metrics(d1)) == _strip_times(_metrics(alone))
+    # a damaged metrics.json: left out of the summary, rebuilt from last.h5 by the next run
+    good = _strip_times(_metrics(d0))
+    with open(os.path.join(d0, "metrics.json"), "w") as f:
+        f.write('{"epochs": [')
+    reasons = [i["reason"] for i in sweep.summarize(str(out))["settings"][0]["incomplete"]]
+    assert len(reasons) == 1 and "unreadable" in reasons[0]
+    assert sweep.trial_state(d0, t0.cfg) == ("resume", 0)
+    sweep.run_trial(t0.cfg.to_dict(), d0)
+    assert _strip_times(_metrics(d0)) == good
+    assert sweep.summarize(str(out))["settings"][0]["complete"] == 2
+
+
 # ------------------------------------------------------------------------------- command line
 def _cli(argv, capsys):
     rc = cli.main(argv)
