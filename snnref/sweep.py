@@ -284,14 +284,13 @@ def load_sweep(out):
     return rec
 
 
-def save_sweep(out, base, axes, seeds, trials):
+def save_sweep(out, base, axes, seeds, trials, write=True):
     """Write (or extend) ``out/sweep.json`` with ``trials``; returns the record.
 
     An existing sweep in ``out`` is extended (new values or seeds add trials) only if its base
     configuration (apart from ``epochs``) and its axis keys are the same; otherwise
-    :class:`SnnrefError`.
+    :class:`SnnrefError`. With ``write=False`` only checks and returns the record.
     """
-    os.makedirs(out, exist_ok=True)
     path = os.path.join(out, SWEEP_FILE)
     keys = [k for k, _ in axes]
     base_d = base.to_dict()
@@ -314,7 +313,9 @@ def save_sweep(out, base, axes, seeds, trials):
         rec["seeds"] = list(old.get("seeds", [])) + [s for s in seeds if s not in old.get("seeds", [])]
     known = {t["dir"] for t in rec["trials"]}
     rec["trials"] += [t.record() for t in trials if t.dirname not in known]
-    _atomic_write(path, json.dumps(rec, indent=2) + "\n")
+    if write:
+        os.makedirs(out, exist_ok=True)
+        _atomic_write(path, json.dumps(rec, indent=2) + "\n")
     return rec
 
 

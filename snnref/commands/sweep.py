@@ -91,6 +91,7 @@ def run(args):
     out = args.out or os.path.join("sweeps", base.name)
     for t in trials:                                     # every existing run checked before anything runs
         sweep.trial_state(os.path.join(out, t.dirname), t.cfg)
+    sweep.save_sweep(out, base, axes, seeds, trials, write=False)
     sweep._import_distributed()
     client = sweep.open_client(workers=args.workers, scheduler=args.scheduler, threads=args.threads)
     try:
