@@ -20,7 +20,8 @@ configuration (samples are simulated independently, seeds fix every random draw,
 uses one BLAS thread), not on the worker, the numba thread count or what runs alongside it: it is
 bit-identical to ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 snnref train --config <trial>/config.json``.
 (OpenBLAS's results change in the last bits with its thread count, so a plain ``snnref train``
-with several BLAS threads can differ from the trial in the last bits of the weights.)
+with several BLAS threads can differ from the trial in the last bits of the weights; likewise
+between machines whose CPU types make OpenBLAS choose different kernels.)
 
 Summaries (:func:`summarize`, :func:`write_summary`) group the trials by setting and report, over
 seeds, mean, sample standard deviation (n - 1) and best of the test accuracy of the selected model

@@ -23,8 +23,6 @@ from snnref.config import resolve_config
 from snnref.errors import SnnrefError
 from snnref.train import TIME_KEYS, train
 
-distributed = pytest.importorskip("distributed")
-
 TINY = dict(train_limit=100, test_limit=100, epochs=1, hidden=[16])
 
 
@@ -34,6 +32,7 @@ def _base(**changes):
 
 @pytest.fixture(scope="module")
 def client():
+    pytest.importorskip("distributed")               # the 'test' extra installs it
     c = sweep.open_client(workers=2, threads=1)
     c.wait_for_workers(2, timeout=120)
     yield c
