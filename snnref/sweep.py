@@ -51,7 +51,7 @@ from .errors import SnnrefError
 
 __all__ = ["parse_seeds", "parse_axis", "Trial", "plan_sweep", "trial_state", "load_sweep", "save_sweep",
            "open_client", "check_workers", "close_client", "run_sweep", "run_trial", "summarize", "write_summary",
-           "format_markdown", "SWEEP_FILE", "FAILURES_FILE", "EVENT_TOPIC", "DASK_HINT", "BLAS_ENV"]
+           "format_markdown", "SweepProgress", "SWEEP_FILE", "FAILURES_FILE", "EVENT_TOPIC", "DASK_HINT", "BLAS_ENV"]
 
 SWEEP_FILE = "sweep.json"
 #: topic of the progress events trials send from the workers (Worker.log_event)

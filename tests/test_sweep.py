@@ -150,6 +150,35 @@ def test_trial_resumes_and_damaged_metrics_recover(tmp_path):
     assert sweep.summarize(str(out))["settings"][0]["complete"] == 2
 
 
+def test_progress_line_counts():
+    stream = io.StringIO()
+    bar = sweep.SweepProgress(total=4, skipped=1, epochs_todo=6, stream=stream, live=False)
+    bar.render(force=True)
+    bar.event({"event": "start", "dir": "a"})
+    bar.event({"event": "start", "dir": "b"})
+    bar.event({"event": "epoch", "dir": "a"})
+    bar.event({"event": "end", "dir": "a"})              # the result is not back yet: still not waiting
+    bar.event({"event": "start", "dir": "c"})
+    bar.finished("a", ok=True)
+    bar.finished("b", ok=False)
+    lines = [ln.split("  elapsed")[0] for ln in stream.getvalue().splitlines()]
+    assert lines == ["sweep: 1/4 done, 0 running, 0 failed, 3 waiting",
+                     "sweep: 1/4 done, 1 running, 0 failed, 2 waiting",
+                     "sweep: 1/4 done, 2 running, 0 failed, 1 waiting",
+                     "sweep: 1/4 done, 1 running, 0 failed, 1 waiting",
+                     "sweep: 1/4 done, 2 running, 0 failed, 0 waiting",
+                     "sweep: 2/4 done, 2 running, 0 failed, 0 waiting",
+                     "sweep: 2/4 done, 1 running, 1 failed, 0 waiting"]
+    assert "ETA --:--" in stream.getvalue().splitlines()[0] and "ETA --:--" not in stream.getvalue().splitlines()[3]
+    live = io.StringIO()
+    bar = sweep.SweepProgress(total=1, skipped=0, epochs_todo=1, stream=live, live=True)
+    bar.event({"event": "start", "dir": "a"})
+    bar.finished("a", ok=True)
+    bar.close()
+    assert live.getvalue().startswith("\rsweep: 0/1 done, 1 running") and live.getvalue().endswith("\n")
+    assert live.getvalue().count("\n") == 1
+
+
 # ------------------------------------------------------------------------------- command line
 def _cli(argv, capsys):
     rc = cli.main(argv)
