@@ -702,8 +702,9 @@ def _stats(values, best):
     return {"n": n, "mean": mean, "std": std, "best": best(vals)}
 
 
-_METRICS = (("test_accuracy", max), ("validation_accuracy", max), ("final_test_accuracy", max), ("spikes_per_sample", min),
-            ("necessary_spikes_per_sample", min), ("test_loss", min))
+#: summarised metrics and what "best" means for each
+_METRICS = (("test_accuracy", max), ("validation_accuracy", max), ("final_test_accuracy", max),
+            ("spikes_per_sample", min), ("necessary_spikes_per_sample", min), ("test_loss", min))
 
 
 def _failures(out):
