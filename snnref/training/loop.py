@@ -34,7 +34,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import encode, load_data, load_test, targets_of
 from .network import build_network, check_memory, gradients, parameters, readouts, restore_parameters
-from .rundir import RunDir, RunError, config_differences, describe_differences
+from .rundir import RunDir, RunError, config_differences, describe_differences, read_metrics
 
 __all__ = ["train", "train_step", "train_epoch", "evaluate", "evaluate_run", "summary", "best_entry", "TIME_KEYS"]
 
@@ -351,6 +351,7 @@ def train(cfg, run_dir=None, *, resume=False, callback=None):
                                f"{done} epochs. Pass --epochs N with N > {done} to train further.")
             data = load_data(cfg)
             rs = RunState.from_checkpoint(cfg, state, run.file("last.h5"))
+            _repair_metrics(run, state["metrics"])
             if cfg.epochs > done:
                 run.write_json("config.json", cfg.to_dict())
             return _run_epochs(cfg, run, rs, data, done, cb)
@@ -359,6 +360,16 @@ def train(cfg, run_dir=None, *, resume=False, callback=None):
     with RunDir.create(run_dir, cfg.name) as run:
         run.write_json("config.json", cfg.to_dict())
         return _run_epochs(cfg, run, rs, data, 0, cb)
+
+
+def _repair_metrics(run, saved):
+    """Rewrite a missing or damaged metrics.json from the verified copy in last.h5."""
+    try:
+        current = read_metrics(run.path)
+    except RunError:
+        current = None
+    if not isinstance(current, dict) or current.get("epochs") != saved.get("epochs"):
+        run.write_json("metrics.json", saved)
 
 
 def _run_epochs(cfg, run, rs, data, start_epoch, cb):
