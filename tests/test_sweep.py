@@ -309,9 +309,9 @@ def test_failing_trial_is_reported_and_others_finish(client, tmp_path, capsys):
     assert "1 failed" in progress and "1/2 done" in progress
     assert _metrics(out / ok)["epochs"][0]["epoch"] == 1
     md = (out / "summary.md").read_text()
-    assert f"`{bad}`): failed: FileNotFoundError" in md
+    assert f"`{bad}`): failed: DataError" in md
     rc, stdout, _ = _cli(["sweep", "--summarize", str(out)], capsys)      # the failure is remembered
-    assert rc == 0 and "failed: FileNotFoundError" in stdout
+    assert rc == 0 and "failed: DataError" in stdout
 
 
 def test_killed_worker_resumes_and_matches_serial_runs(client, tmp_path):
