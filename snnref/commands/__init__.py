@@ -14,4 +14,5 @@ A module is imported only to build the parser, so keep heavy imports inside ``ru
 COMMANDS = (
     "golden",
     "verify",
+    "conformance",
 )

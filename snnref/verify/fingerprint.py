@@ -100,7 +100,9 @@ def fingerprint(ref, qs, forward_div, backward_div, tol, dtype):
     x = ref.x
     latency = bool(ref.attrs.get("latency_early_stop", False))
     m = net.model
-    fq = [q for q in qs if q.address.startswith("forward/")]
+    # forward variants are judged on the layer of the first divergence (a per-layer bug such as an
+    # input delay of every layer shifts layer l by l + 1 steps; the first layer shows the cause)
+    fq = [q for q in qs if forward_div and q.address.startswith(f"forward/{forward_div['layer']}/")]
     if forward_div and fq:
         variants = []
         if not m.psp_output:

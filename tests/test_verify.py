@@ -1,0 +1,200 @@
+"""snnref.verify.verify and `snnref verify`: agreement, layouts, exit codes, and the mutation matrix.
+
+Every mutant is the independent NumPy adapter with one deliberate bug (tests/mutants.py). The
+expected layer / t / quantity of the first divergence is derived here from the reference numbers
+and the nature of the bug, not from the verifier's output.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mutants
+from snnref import Network, NeuronModel
+from snnref.errors import SnnrefError
+from snnref.verify import make_case, standard_case, verify, write_case
+from snnref.verify.numpy_adapter import NumpyAdapter
+
+
+@pytest.fixture(scope="module")
+def deep():
+    return standard_case("deep", "float64")
+
+
+@pytest.fixture(scope="module")
+def square():
+    """A case with a square hidden weight (4 x 4), so a transposed W keeps its shape."""
+    rng = np.random.default_rng(7)
+    sizes = (3, 4, 4, 2)
+    Ws = [np.abs(rng.normal(0, 2.0, (a, b))) for a, b in zip(sizes[:-1], sizes[1:])]
+    x = (rng.random((10, 1, 3)) < 0.4).astype(float)
+    net = Network(Ws, None, NeuronModel.antlr(0.9, 0.9, T=10))
+    return make_case(net, x, rules=("act_rnn",), name="square")
+
+
+def _run(adapter, ref, rules=None, **kw):
+    return verify(ref, mutants.candidate(adapter, ref, rules), **kw)
+
+
+def test_numpy_adapter_agrees_with_snnref(deep):
+    rep = _run(NumpyAdapter(), deep)
+    assert rep.ok, rep.summary()
+    assert rep.first_divergence is None
+    # a third of the quantities are adjoints, all compared
+    assert sum(q["kind"] == "adjoints" for q in rep.quantities) >= 4 * 4 * 4
+
+
+# ------------------------------------------------------------------------------- mutation matrix
+def test_dropped_current_reset(deep):
+    rep = _run(mutants.NoCurrentReset(), deep, rules=["act_rnn"])
+    fd = rep.first_divergence
+    # expected: the first (t, layer) at which a neuron spiked at t-1 with a non-zero current
+    best = None
+    for l in range(deep.n_layers):
+        S, I = deep.arrays[f"forward/{l}/S"], deep.arrays[f"forward/{l}/I"]
+        hit = (S[:-1] == 1) & (I[:-1] != 0)
+        ts = np.flatnonzero(hit.any(axis=(1, 2)))
+        if ts.size and (best is None or (ts[0] + 1, l) < best[:2]):
+            b, n = np.argwhere(hit[ts[0]])[0]
+            best = (ts[0] + 1, l, b, n)
+    assert (fd["quantity"], fd["t"], fd["layer"], fd["b"], fd["neuron"]) == ("I",) + tuple(int(v) for v in best)
+    assert fd["order"] == "forward"
+    assert any("current reset is missing" in h for h in rep.fingerprint["hints"])
+
+
+def test_off_by_one_in_time(deep):
+    rep = _run(mutants.OneStepLate(), deep, rules=["act_srm"])
+    fd = rep.first_divergence
+    x = deep.x
+    t0 = int(np.flatnonzero(x.any(axis=(1, 2)))[0])
+    assert (fd["quantity"], fd["layer"], fd["t"]) == ("I", 0, t0)
+    assert any("delayed by one step" in h for h in rep.fingerprint["hints"])
+    assert "delay" in rep.fingerprint["forward"]
+
+
+def test_transposed_square_weight(square):
+    rep = _run(mutants.TransposedSquare(), square, rules=["act_rnn"])
+    fd = rep.first_divergence
+    S0 = square.arrays["forward/0/S"]
+    W1 = square.weights[1]
+    differs = np.abs(np.einsum("tbi,ij->tbj", S0, W1) - np.einsum("tbi,ij->tbj", S0, W1.T)) > 0
+    t_exp = int(np.flatnonzero(differs.any(axis=(1, 2)))[0])
+    assert (fd["quantity"], fd["layer"], fd["t"]) == ("I", 1, t_exp)
+    assert any("weights[1] is used transposed" in h for h in rep.fingerprint["hints"])
+
+
+def test_float32_where_float64_claimed(deep):
+    rep = _run(mutants.Float32Inside(), deep, rules=["act_srm"])
+    fd = rep.first_divergence
+    t0 = int(np.flatnonzero(deep.x.any(axis=(1, 2)))[0])
+    assert (fd["quantity"], fd["layer"], fd["t"]) == ("I", 0, t0)
+    assert 1e-10 < fd["rel_error"] < 1e-5            # rounding-level, not a logic error
+    assert rep.fingerprint["precision"] == "float32"
+    assert any("float32" in h for h in rep.fingerprint["hints"])
+
+
+def test_surrogate_centred_at_zero(deep):
+    rep = _run(mutants.SurrogateAtZero(), deep, rules=["act_srm"])
+    fd = rep.backward_divergence["act_srm"]
+    assert rep.forward_divergence is None
+    L = deep.n_layers
+    dS = deep.arrays["loss/dL_dS"]
+    t_exp = int(np.flatnonzero((dS != 0).any(axis=(1, 2)))[-1])    # the last step with an output signal
+    assert (fd["quantity"], fd["layer"], fd["t"]) == ("dV", L - 1, t_exp)
+    assert rep.first_divergence == fd
+
+
+def test_detached_reset_path(deep):
+    rep = _run(mutants.DetachedReset(), deep, rules=["act_rnn"])
+    fd = rep.first_divergence
+    m = deep.model
+    best = None  # backward order: largest t, then highest layer, where the reset-path term is non-zero
+    for l in range(deep.n_layers):
+        I, V = deep.arrays[f"forward/{l}/I"], deep.arrays[f"forward/{l}/V"]
+        dI, dV = deep.arrays[f"adjoints/act_rnn/{l}/dI"], deep.arrays[f"adjoints/act_rnn/{l}/dV"]
+        term = m["alpha_I"] * I[:-1] * dI[1:] + m["alpha_V"] * V[:-1] * dV[1:]
+        ts = np.flatnonzero((np.abs(term) > 1e-12).any(axis=(1, 2)))
+        if ts.size and (best is None or (ts[-1], l) > best):
+            best = (int(ts[-1]), l)
+    assert (fd["quantity"], fd["t"], fd["layer"], fd["rule"]) == ("dV", best[0], best[1], "act_rnn")
+    assert any("equal snnref's act_srm" in h and "reset paths" in h for h in rep.fingerprint["hints"])
+
+
+def test_eps_star_sign_flip(deep):
+    rep = _run(mutants.EpsStarSignFlip(), deep, rules=["timing"])
+    fd = rep.first_divergence
+    L = deep.n_layers
+    Tp = deep.arrays[f"adjoints/timing/{L - 2}/Tprop"]
+    t_exp = int(np.flatnonzero((Tp != 0).any(axis=(1, 2)))[-1])
+    assert (fd["quantity"], fd["layer"], fd["t"], fd["rule"]) == ("Tprop", L - 2, t_exp, "timing")
+    assert fd["candidate"] == pytest.approx(-fd["reference"])
+
+
+# ------------------------------------------------------------------------------------ layouts
+def test_layout_hints_and_shape_errors(deep):
+    cand = {f"forward/{l}/V": deep.arrays[f"forward/{l}/V"].transpose(1, 0, 2).copy() for l in range(4)}
+    cand["gradients/act_rnn/dW"] = [w.T.copy() for w in (deep.arrays[f"gradients/act_rnn/dW/{l}"] for l in range(4))]
+    assert verify(deep, cand, layout="BTN", weight_layout="out_in").ok
+    with pytest.raises(SnnrefError, match="layout='BTN'"):
+        verify(deep, cand, weight_layout="out_in")
+    with pytest.raises(SnnrefError, match="weight_layout='out_in'"):
+        verify(deep, cand, layout="BTN")
+    with pytest.raises(SnnrefError, match="not an address"):
+        verify(deep, {"forward/7/V": np.zeros(3)})
+    with pytest.raises(SnnrefError, match="nothing to compare"):
+        verify(deep, {"gradients/tsslbp/dW/0": deep.arrays["gradients/act_rnn/dW/0"]})
+
+
+def test_nan_and_partial_candidate(deep):
+    dW = deep.arrays["gradients/antlr/dW/1"].copy()
+    dW[2, 3] = np.nan
+    rep = verify(deep, {"gradients/antlr/dW/1": dW})
+    assert not rep.ok
+    fd = rep.first_divergence
+    assert (fd["quantity"], fd["layer"], fd["input"], fd["neuron"]) == ("dW", 1, 2, 3)
+
+
+def test_rtol_override(deep):
+    V = deep.arrays["forward/0/V"] * (1 + 1e-7)
+    assert not verify(deep, {"forward/0/V": V}).ok
+    assert verify(deep, {"forward/0/V": V}, rtol=1e-6).ok
+
+
+# ------------------------------------------------------------------------------ command line
+def _cli(*args):
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "snnref", *args], capture_output=True, text=True, env=env)
+
+
+def test_cli_exit_codes_and_json(deep, tmp_path):
+    ref = tmp_path / "ref.h5"
+    write_case(deep, ref)
+    good = tmp_path / "good.h5"
+    write_case(deep, good)
+    bad_case = standard_case("deep", "float64")
+    bad_case.arrays["forward/2/V"] = bad_case.arrays["forward/2/V"].copy()
+    bad_case.arrays["forward/2/V"][5, 0, 1] += 0.25
+    bad = tmp_path / "bad.h5"
+    write_case(bad_case, bad)
+    r = _cli("verify", str(ref), str(good))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("OK")
+    r = _cli("verify", str(ref), str(bad), "--json")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["ok"] is False
+    fd = out["first_divergence"]
+    assert (fd["quantity"], fd["layer"], fd["t"], fd["b"], fd["neuron"]) == ("V", 2, 5, 0, 1)
+    assert {"quantity", "max_rel_error", "rtol", "ok"} <= set(out["quantities"][0])
+    r = _cli("verify", str(ref), str(tmp_path / "missing.h5"))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("snnref: error:")
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5" * 10)
+    r = _cli("verify", str(ref), str(junk))
+    assert r.returncode == 2 and "not a readable HDF5 file" in r.stderr
