@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _validate as V
 from . import postprocess
+from ._user_trace import check_user_trace
 from .forward import Trace
 from .model import Network
 
@@ -87,7 +88,7 @@ def check_trace(net, trace):
 
 
 def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints=False,
-             nan_to_zero=False, grad_clip_value=None, grad_clip_norm=None, **options):
+             nan_to_zero=False, grad_clip_value=None, grad_clip_norm=None, trace_check="auto", **options):
     """Gradient estimate of a loss w.r.t. the weights and biases of ``net`` by ``rule``.
 
     Parameters
@@ -111,6 +112,11 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
         element-wise value clipping of weight and bias gradients (ANTLR), global L2-norm clipping
         over all weight gradients (TSSL-BP, spec 7.6). Applied in that order, after the rule
         (so after the timing penalty).
+    trace_check : "auto" (default), "full", "basic" or "off"
+        Validation of ``trace`` (docs/VERIFYING.md "Your own forward trace"): "auto" trusts traces
+        returned by :func:`snnref.forward` and fully checks any other (binary S, finite values,
+        S = H(V - theta), and I, V recomputed step by step from the input, the weights and the
+        trace's own S); see :mod:`snnref._user_trace`.
     **options
         Rule options with the names of spec 11 (e.g. ``ste_alpha``, ``ste_beta``, ``lambda_act``,
         ``vstar_mode``, ``timing_penalty``, ``tssl_inv_du_max``); unknown names raise TypeError.
@@ -121,6 +127,7 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
     """
     V.check_choice(rule, "rule", RULES)
     check_trace(net, trace)
+    check_user_trace(net, trace, trace_check)  # validation of traces not made by forward (_user_trace.py)
     n_out = net.sizes[-1]
     dL_dS = _check_grad_array(dL_dS, "dL_dS", trace, n_out, net.dtype)
     dL_dt = _check_grad_array(dL_dt, "dL_dt", trace, n_out, net.dtype)

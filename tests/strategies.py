@@ -186,4 +186,4 @@ def random_relaxed_case(rng, L, T, B, max_size):
         shp = (T, B, sizes[l + 1])
         S = rng.choice([0.0, 1.0, 0.3, 0.9], size=shp) * rng.random(shp) ** 0.1
         lts.append(LayerTrace(rng.normal(size=shp), rng.normal(1.0, 0.5, size=shp), S))
-    return net, Trace(layers=lts, x=x, a0=None, model=m, form="rnn", T_full=T), sizes
+    return net, Trace(layers=lts, x=x, a0=None, model=m, form="relaxed", T_full=T), sizes

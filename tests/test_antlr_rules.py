@@ -83,7 +83,7 @@ def make_trace(net, x, layers):
     """A Trace from given (I, V, S) arrays (e.g. random or relaxed states)."""
     lts = [LayerTrace(np.ascontiguousarray(I), np.ascontiguousarray(V), np.ascontiguousarray(S))
            for I, V, S in layers]
-    return Trace(layers=lts, x=np.ascontiguousarray(x, dtype=net.dtype), a0=None, model=net.model, form="rnn",
+    return Trace(layers=lts, x=np.ascontiguousarray(x, dtype=net.dtype), a0=None, model=net.model, form="relaxed",
                  T_full=x.shape[0])
 
 

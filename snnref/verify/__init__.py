@@ -9,9 +9,10 @@
 * conformance suite (``snnref conformance --adapter module:factory``) in :mod:`snnref.verify.conformance`,
   with the independent NumPy adapter :mod:`snnref.verify.numpy_adapter`.
 """
+from .._user_trace import check_user_trace, trace_from_arrays
 from .cases import STANDARD_CASES, make_case, standard_case
 from .compare import TOLERANCES, VerifyReport, verify
 from .golden import GoldenCase, GoldenError, check_manifest, read_case, write_case
 
 __all__ = ["verify", "VerifyReport", "TOLERANCES", "GoldenCase", "GoldenError", "read_case", "write_case",
-           "check_manifest", "make_case", "standard_case", "STANDARD_CASES"]
+           "check_manifest", "make_case", "standard_case", "STANDARD_CASES", "check_user_trace", "trace_from_arrays"]
