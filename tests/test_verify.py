@@ -198,3 +198,27 @@ def test_cli_exit_codes_and_json(deep, tmp_path):
     junk.write_bytes(b"not hdf5" * 10)
     r = _cli("verify", str(ref), str(junk))
     assert r.returncode == 2 and "not a readable HDF5 file" in r.stderr
+
+
+def test_readme_verifier_example(monkeypatch):
+    """The README's verifier section runs as printed (with the NumPy adapter as 'my port')."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    section = text.split("## Verifying another implementation", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    assert len([ln for ln in code.splitlines() if ln.strip()]) <= 15
+
+    def my_port(model, x, weights, biases, dL_dS):
+        ad = NumpyAdapter()
+        problem = dict(model=model, weights=[w.T for w in weights], biases=biases, x=x.transpose(1, 0, 2),
+                       dL_dS=dL_dS.transpose(1, 0, 2), dL_dt=np.zeros_like(dL_dS.transpose(1, 0, 2)),
+                       dtype="float64", options={})
+        g = ad.backward(problem, "act_rnn")
+        V = [v.transpose(1, 0, 2) for v in ad.forward(problem)["V"]]
+        return V, [d.T for d in g["dW"]]
+
+    monkeypatch.chdir(root)
+    ns = {"my_port": my_port}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert ns["report"].ok and len(ns["report"].quantities) == 8
