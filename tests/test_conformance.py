@@ -95,3 +95,13 @@ def test_load_adapter_errors():
         load_adapter("nocolon")
     with pytest.raises(SnnrefError, match="no callable"):
         load_adapter("snnref.verify.numpy_adapter:nothing")
+
+
+def test_crashing_adapter_is_a_failure_not_a_crash(tmp_path):
+    class Crash(mutants.NumpyAdapter):
+        def backward(self, problem, rule):
+            raise RuntimeError("CUDA out of memory")
+
+    res = run_conformance(Crash(), max_examples=5, out_dir=str(tmp_path))
+    assert not res.ok and "RuntimeError: CUDA out of memory" in res.error
+    assert len(res.files) == 1 and read_case(res.files[0]).sizes == (1, 1)   # shrunk and saved

@@ -89,12 +89,12 @@ def _load(obj, what, partial):
 
 def _convert(address, arr, layout, weight_layout, ref_shape, ref_dtype):
     """Candidate array -> reference layout (time-major, W as (in, out)) as float64, with checks."""
+    if hasattr(arr, "detach"):  # a torch tensor: a clear hint rather than a confusing failure
+        raise SnnrefError(f"candidate {address} is a tensor; pass tensor.detach().cpu().numpy().")
     try:
         a = np.asarray(arr)
     except Exception as exc:
         raise SnnrefError(f"candidate {address}: not convertible to an array ({exc}).") from exc
-    if hasattr(arr, "detach"):  # a torch tensor: a clear hint rather than a confusing failure
-        raise SnnrefError(f"candidate {address} is a tensor; pass tensor.detach().cpu().numpy().")
     if a.dtype.kind not in "fiub":
         raise SnnrefError(f"candidate {address}: dtype {a.dtype} is not numeric.")
     parts = address.split("/")
