@@ -179,8 +179,10 @@ def write_case(case, path):
             for k in _ROOT_ATTRS:
                 f.attrs[k] = case.attrs[k]
             for k, v in case.attrs.items():
-                if k not in _ROOT_ATTRS:
+                if k not in _ROOT_ATTRS and k != "content_sha256":
                     f.attrs[k] = v
+            f.attrs["content_sha256"] = content_digest(case.arrays, {k: v for k, v in case.model.items() if v is not None},
+                                                       case.attrs, case.rule_options)
             f.attrs["axes"] = "T = time step, B = sample, N = neuron; W is (in, out)"
             g = f.create_group("model", track_order=True)
             for k, v in case.model.items():
@@ -203,6 +205,21 @@ def write_case(case, path):
                     f[key].attrs["min_abs_margin"] = float(np.min(np.abs(V - case.model["theta"]))) if V.size else np.inf
 
     _atomic_write(path, write)
+
+
+def content_digest(arrays, model, attrs=None, rule_options=None):
+    """SHA-256 (hex) over the root and model attributes, the rule options and every dataset
+    (address, dtype, shape, bytes) in sorted address order: stored as the root attribute
+    ``content_sha256`` and checked on reading, so damage is detected even without a manifest."""
+    h = hashlib.sha256()
+    meta = {"model": model, "rule_options": rule_options or {},
+            "attrs": {k: v for k, v in (attrs or {}).items() if k not in ("content_sha256", "axes")}}
+    h.update(json.dumps(meta, sort_keys=True, default=_json_default).encode())
+    for address in sorted(arrays):
+        a = np.ascontiguousarray(arrays[address])
+        h.update(f"|{address}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _address_sort_key(address):
@@ -360,6 +377,13 @@ def _read_open(f, path, partial):
                 except (TypeError, ValueError) as exc:
                     raise GoldenError(f"{path}: gradients/{rule} attribute 'options' is not valid JSON.") from exc
     case = GoldenCase(attrs=attrs, model=model, arrays=arrays, rule_options=rule_options, path=path)
+    digest = attrs.pop("content_sha256", None)
+    if digest is not None and digest != content_digest(arrays, model, attrs, rule_options):
+        raise GoldenError(f"{path}: the data do not match the file's content_sha256 attribute: the file is damaged "
+                          "or was edited. Restore it or rewrite it (`snnref golden write`).")
+    if not partial and digest is None:
+        raise GoldenError(f"{path}: the root attribute 'content_sha256' is missing; golden files written by snnref "
+                          "carry it (candidate files need not).")
     if not partial:
         validate_case(case, path)
     return case
