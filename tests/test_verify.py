@@ -279,3 +279,11 @@ def test_single_perturbation_is_located_exactly(deep_module):
             assert fd["neuron"] == idx[-1] and fd.get("input", idx[0]) == idx[0]
 
     check()
+
+
+def test_latency_early_stop_length_is_named():
+    ref = standard_case("latency_stop", "float64")
+    V = np.zeros((int(ref.attrs["T_full"]), ref.B, ref.sizes[1]))
+    with pytest.raises(SnnrefError, match="latency early stop"):
+        verify(ref, {"forward/0/V": V})
+    assert verify(ref, {"forward/0/V": ref.arrays["forward/0/V"]}).ok

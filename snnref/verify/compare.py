@@ -329,6 +329,11 @@ def verify(reference, candidate, *, layout="TBN", weight_layout="in_out", rtol=N
             not_compared[address] = "not in the reference"
             continue
         r = np.asarray(ref.arrays[address], dtype=np.float64)
+        shape = np.shape(cand.arrays[address])
+        T_full = int(ref.attrs["T_full"])
+        if len(shape) == 3 and T_full != T and shape[0 if layout == "TBN" else 1] == T_full:
+            raise SnnrefError(f"candidate {address} has {T_full} steps, but the reference trace stops at "
+                              f"T_sim = {T} (latency early stop, spec 5.3): compare the first {T} steps.")
         c, cdt = _convert(address, cand.arrays[address], layout, weight_layout, r.shape, dtype)
         cand_dtypes.add(np.dtype(cdt).name)
         qs.append(_Q(address, r, c, tol[_kind(address)]))
