@@ -182,7 +182,7 @@ def trace_from_arrays(net, x, I, V, S, *, du=None, a=None, layout="TBN"):
     spiking layer ("TBN") or (B, T, N_l) ("BTN"); ``x`` the input in the same layout. Arrays are
     converted to the network dtype; the trace is validated by ``snnref.backward`` (trace_check).
     """
-    from .forward import LayerTrace, Trace
+    from . import LayerTrace, Trace
 
     if layout not in ("TBN", "BTN"):
         raise SnnrefError(f"layout must be 'TBN' or 'BTN'; got {layout!r}.")

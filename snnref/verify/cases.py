@@ -119,7 +119,7 @@ def make_case(net, x, *, labels=None, target=None, loss=None, rules=None, rule_o
 
 # ------------------------------------------------------------------------------- standard families
 def _antlr_model(T, aI=0.9, aV=0.9):
-    from ..model import NeuronModel
+    from .. import NeuronModel
 
     return NeuronModel.antlr(alpha_I=aI, alpha_V=aV, T=T)
 
@@ -167,8 +167,7 @@ def _case_edges(dtype):
 
 def _case_near_threshold(dtype):
     """One output neuron's potential peaks at theta (1 + 1e-9) before its first spike."""
-    from ..forward import forward
-    from ..model import Network
+    from .. import Network, forward
 
     rng = np.random.default_rng(404)
     T, B, sizes = 14, 1, (4, 5, 2)
@@ -210,7 +209,7 @@ def _case_latency_stop(dtype):
 
 
 def _tssl_case(seed, T, sizes, scale, p, description, pick=None):
-    from ..model import NeuronModel
+    from .. import NeuronModel
 
     rng = np.random.default_rng(seed)
     model = NeuronModel.tsslbp(tau_m=5.0, tau_s=3.0)
@@ -228,7 +227,7 @@ def _case_tssl_warmup(dtype):
 
 def _case_tssl_clamp(dtype):
     """Constant drive just above theta/tau_m per step: slow crossings, 1/du above the clamp 8."""
-    from ..model import NeuronModel
+    from .. import NeuronModel
 
     T, sizes = 24, (2, 3, 2)
     model = NeuronModel.tsslbp(tau_m=5.0, tau_s=3.0)
@@ -265,7 +264,7 @@ STANDARD_CASES = {
 
 def standard_case(name, dtype="float64", adjoints=True):
     """Build standard case ``name`` in ``dtype`` (a :class:`GoldenCase` named ``<name>-<f64|f32>``)."""
-    from ..model import Network
+    from .. import Network
 
     if name not in STANDARD_CASES:
         raise ValueError(f"unknown standard case {name!r}; choose from {sorted(STANDARD_CASES)}.")

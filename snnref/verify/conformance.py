@@ -100,8 +100,7 @@ def _draw_case(data, rules, dtypes):
 
 def _reference(case):
     """The snnref reference GoldenCase of a drawn case (random loss gradients from the case seed)."""
-    from .. import __version__, backward, forward
-    from ..model import Network, NeuronModel
+    from .. import Network, NeuronModel, __version__, backward, forward
 
     rng = np.random.default_rng(case["seed"])
     sizes, T, B, dt = case["sizes"], case["T"], case["B"], case["dtype"]

@@ -77,7 +77,7 @@ def _match(qs, arrays, rtol):
 
 
 def _forward_arrays(net, x, latency):
-    from ..forward import forward
+    from .. import forward
 
     tr = forward(net, x, latency_early_stop=latency)
     out = {}
@@ -92,7 +92,7 @@ def _forward_arrays(net, x, latency):
 def fingerprint(ref, qs, forward_div, backward_div, tol, dtype):
     """Return {"forward": [labels], "gradients": {rule: [labels]}, "precision": str or None, "hints": [...]}."""
     from ..errors import SnnrefError
-    from ..model import Network
+    from .. import Network
     from .compare import TOLERANCES
 
     out = {"forward": [], "gradients": {}, "precision": None, "hints": []}
@@ -140,7 +140,7 @@ def fingerprint(ref, qs, forward_div, backward_div, tol, dtype):
                     out["precision"] = "float32"
     gq_rules = {r for r in backward_div}
     if gq_rules and not forward_div:
-        from ..backward import backward
+        from .. import backward
 
         _, trace = _forward_arrays(net, x, latency)
         grads = ref.loss_gradients()

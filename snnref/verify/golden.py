@@ -112,7 +112,7 @@ class GoldenCase:
 
     def neuron_model(self):
         """The snnref.NeuronModel of this case."""
-        from ..model import NeuronModel
+        from .. import NeuronModel
 
         kw = {k: self.model[k] for k in MODEL_FIELDS}
         for k in ("tau_m", "tau_s"):
@@ -122,7 +122,7 @@ class GoldenCase:
 
     def network(self):
         """The snnref.Network of this case (weights and biases copied)."""
-        from ..model import Network
+        from .. import Network
 
         return Network([w.copy() for w in self.weights], [b.copy() for b in self.biases], self.neuron_model(),
                        dtype=self.dtype)
