@@ -301,3 +301,13 @@ def test_near_threshold_raster_flip_is_flagged():
     assert abs(fd["margin"]) < 1e-6
     m = [d for d in rep.threshold_margins if d["layer"] == fd["layer"]][0]
     assert m["min_abs_margin"] <= abs(fd["margin"])
+
+
+def test_fingerprint_post_reset_storage_and_batch_mean():
+    ref = standard_case("bursty", "float64")
+    V, S = ref.arrays["forward/0/V"], ref.arrays["forward/0/S"]
+    rep = verify(ref, {"forward/0/V": V * (1 - S)})
+    assert rep.first_divergence["quantity"] == "V" and rep.first_divergence["t"] == int(np.flatnonzero(S.any(axis=(1, 2)))[0])
+    assert any("after the reset" in h for h in rep.fingerprint["hints"])
+    rep = verify(ref, {f"gradients/antlr/dW/{l}": ref.arrays[f"gradients/antlr/dW/{l}"] / ref.B for l in range(2)})
+    assert any("average over the batch" in h for h in rep.fingerprint["hints"])

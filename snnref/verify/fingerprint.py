@@ -89,6 +89,37 @@ def _forward_arrays(net, x, latency):
     return out, tr
 
 
+def _stored_post_reset(ref, fq, l, rtol, out):
+    """The candidate's V of layer l equals the reference's V (1 - S): stored after the reset."""
+    S = ref.arrays.get(f"forward/{l}/S")
+    for q in fq:
+        if q.address != f"forward/{l}/V" or q.ok or S is None:
+            continue
+        if _match([q], {q.address: q.r * (1 - np.asarray(S, dtype=np.float64))}, rtol):
+            out["forward"].append("post_reset:V")
+            out["hints"].append(f"your V of layer {l} equals snnref's V (1 - S): you store it after the reset; "
+                                "snnref stores the pre-reset value (the one compared with theta, spec 1.1)")
+
+
+def _scale_factor(q, B, rtol, out):
+    """The candidate is a constant multiple k != 1 of the reference (a normalisation difference)."""
+    rr = float(np.sum(q.r * q.r))
+    if rr == 0 or not np.all(np.isfinite(q.c)):
+        return
+    k = float(np.sum(q.c * q.r)) / rr
+    if abs(k - 1) < 1e-6 or not np.all(np.abs(q.c - k * q.r) <= rtol * q.scale * max(1.0, abs(k))):
+        return
+    what = ""
+    if B > 1 and abs(k * B - 1) < 1e-6:
+        what = " = 1/B: you average over the batch; snnref sums over it (the loss carries the 1/B, spec 0)"
+    elif B > 1 and abs(k / B - 1) < 1e-6:
+        what = " = B: you sum where the reference averages over the batch (check the loss normalisation)"
+    elif abs(k + 1) < 1e-6:
+        what = ": the sign is flipped"
+    out.setdefault("scale", {})[q.address] = k
+    out["hints"].append(f"{q.address} equals {k:.6g} x the reference{what}")
+
+
 def fingerprint(ref, qs, forward_div, backward_div, tol, dtype):
     """Return {"forward": [labels], "gradients": {rule: [labels]}, "precision": str or None, "hints": [...]}."""
     from ..errors import SnnrefError
@@ -138,6 +169,11 @@ def fingerprint(ref, qs, forward_div, backward_div, tol, dtype):
                 out["hints"].append(_FWD_HINTS[key].format(what=what, l=l))
                 if key == "float32":
                     out["precision"] = "float32"
+    if forward_div and fq:
+        _stored_post_reset(ref, fq, forward_div["layer"], tol["forward"], out)
+    for q in qs:
+        if q.kind in ("gradients", "adjoints", "loss") and not q.ok:
+            _scale_factor(q, ref.B, tol[q.kind], out)
     gq_rules = {r for r in backward_div}
     if gq_rules and not forward_div:
         from .. import backward
