@@ -52,7 +52,10 @@ def load_adapter(spec):
     factory = getattr(module, fn, None)
     if not callable(factory):
         raise SnnrefError(f"module {mod!r} has no callable {fn!r}.")
-    adapter = factory()
+    try:
+        adapter = factory()
+    except Exception as exc:
+        raise SnnrefError(f"calling the adapter factory {spec} failed: {type(exc).__name__}: {exc}") from exc
     for attr in ("rules", "forward", "backward"):
         if not hasattr(adapter, attr):
             raise SnnrefError(f"adapter {spec} lacks {attr!r} (see the adapter protocol in docs/VERIFYING.md).")
