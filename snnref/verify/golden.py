@@ -115,7 +115,7 @@ class GoldenCase:
         from .. import NeuronModel
 
         kw = {k: self.model[k] for k in MODEL_FIELDS}
-        for k in ("tau_m", "tau_s"):
+        for k in ("tau_m", "tau_s", "beta_auto_T"):
             if k in self.model:
                 kw[k] = self.model[k]
         return NeuronModel(**kw)
