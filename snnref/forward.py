@@ -33,6 +33,8 @@ matrix product. Samples of a batch are simulated in parallel (``prange``), deter
 import numpy as np
 
 from . import _validate as validate
+from ._user_trace import register_forward_trace
+from .errors import SnnrefError
 from ._jit import kernel, parallel_kernel, prange
 from .model import Network
 from .neuron import eps as _eps
@@ -160,18 +162,39 @@ def _psp_filter(x, alpha, beta):
     return a
 
 
-def _validate_input(net, x):
+def _validate_input(net, x, allow_beta_auto_mismatch=False):
     if not isinstance(net, Network):
         raise TypeError(f"net must be a snnref.Network; got {type(net).__name__}.")
     psp = net.model.psp_output
     x = validate.as_float_array(x, "x", dtype=net.dtype, allow_int=True)
-    validate.check_time_major(x, "x", net.sizes[0])
+    _check_input_layout(net, x, allow_beta_auto_mismatch)
     if not psp:
         validate.check_binary(x, "x")
     return x
 
 
-def forward(net, x, form="rnn", *, latency_early_stop=False):
+def _check_input_layout(net, x, allow_beta_auto_mismatch):
+    """(T, B, N_0) checks whose messages name the likely mistake (batch-first input, transposed W^1,
+    a beta_auto model built for another T)."""
+    n0 = net.sizes[0]
+    w0 = net.weights[0]
+    if x.ndim == 3 and x.shape[2] != n0 and x.shape[2] == w0.shape[1] and w0.shape[0] != w0.shape[1]:
+        raise ValueError(
+            f"x has {x.shape[2]} input features = weights[0].shape[1], but the network has N_0 = {n0} inputs: "
+            f"weights[0] (shape {w0.shape}) is probably given as (out, in) (torch.nn.Linear.weight); "
+            "snnref expects (N_in, N_out): pass weights[0].T."
+        )
+    validate.check_time_major(x, "x", n0)
+    T, B, _ = x.shape
+    T_model = net.model.beta_auto_T
+    msg = net.model.beta_auto_mismatch(T)
+    if msg and not allow_beta_auto_mismatch:
+        if B == T_model:
+            msg += f" (x has shape {x.shape}: if it is batch-first (B, T, N), pass x.transpose(1, 0, 2).)"
+        raise SnnrefError(msg)
+
+
+def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mismatch=False):
     """Simulate ``net`` on input ``x`` and return the :class:`Trace` (spec 1.1-1.2, 2.1-2.3).
 
     Parameters
@@ -186,6 +209,16 @@ def forward(net, x, form="rnn", *, latency_early_stop=False):
         Official latency-loss behaviour (spec 5.3, A13): stop at the first step at which every output
         neuron of every sample has fired; the trace then has T_sim = that step + 1 steps. Since the
         model is causal this equals truncating the full simulation.
+    allow_beta_auto_mismatch : bool
+        A model from ``NeuronModel.antlr(..., T=T0)`` with ``beta_auto`` has scales for a T0-step
+        window; an input with another T whose beta_auto normaliser differs is rejected
+        (:class:`snnref.errors.SnnrefError`) unless this is True (spec 1.1).
+
+    Layout: x must be time-major (T, B, N_0). A batch-first (B, T, N_0) array has a valid shape
+    too; snnref names that reading when the shape fits it (a beta_auto model built for T steps
+    given an input whose B equals T). Weights are (N_in, N_out); a transposed non-square weight is
+    named in the error. A square transposed layer cannot be detected by shape: use
+    :func:`snnref.verify.verify` with ``weight_layout`` (docs/VERIFYING.md).
 
     Returns
     -------
@@ -195,7 +228,7 @@ def forward(net, x, form="rnn", *, latency_early_stop=False):
     validate.check_choice(form, "form", ("rnn", "srm"))
     if not isinstance(latency_early_stop, (bool, np.bool_)):
         raise TypeError(f"latency_early_stop must be True or False; got {latency_early_stop!r}.")
-    x = _validate_input(net, x)
+    x = _validate_input(net, x, allow_beta_auto_mismatch)
     m = net.model
     dtype = net.dtype
     T, B, _ = x.shape
@@ -247,4 +280,4 @@ def forward(net, x, form="rnn", *, latency_early_stop=False):
             trace = Trace(layers=[lt._truncate(T_sim) for lt in layers], x=np.ascontiguousarray(x[:T_sim]),
                           a0=None if a0 is None else np.ascontiguousarray(a0[:T_sim]), model=m, form=form,
                           T_full=T)
-    return trace
+    return register_forward_trace(trace)  # backward(trace_check="auto") trusts traces made here

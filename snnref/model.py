@@ -57,6 +57,11 @@ class NeuronModel:
         Requires reset_current=False (otherwise I = W^T a of the layer below would not hold).
     tau_m, tau_s : float or None
         The TSSL-BP time constants the model was built from (informational; see :meth:`tsslbp`).
+    beta_auto_T : int or None
+        Set by :meth:`antlr` with ``beta_auto``: the number of steps T the normaliser
+        1 / max_{tau < T} e[tau] was computed for. :func:`snnref.forward` rejects an input with
+        another T when that normaliser differs (spec 1.1: beta_auto depends on T), unless
+        ``allow_beta_auto_mismatch=True``.
     """
 
     alpha_I: float
@@ -70,6 +75,7 @@ class NeuronModel:
     psp_output: bool = False
     tau_m: float = None
     tau_s: float = None
+    beta_auto_T: int = None
 
     def __post_init__(self):
         hint_a = "alpha is a per-step decay factor exp(-dt/tau); for TSSL-BP time constants use NeuronModel.tsslbp(tau_m=..., tau_s=...)."
@@ -86,6 +92,11 @@ class NeuronModel:
             if not isinstance(val, (bool, np.bool_)):
                 raise TypeError(f"{flag} must be True or False; got {val!r}.")
             object.__setattr__(self, flag, bool(val))
+        if self.beta_auto_T is not None:
+            T = self.beta_auto_T
+            if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+                raise ValueError(f"beta_auto_T must be None or a positive integer; got {T!r}.")
+            object.__setattr__(self, "beta_auto_T", int(T))
         if self.psp_output and self.reset_current:
             raise ValueError(
                 "psp_output=True (TSSL-BP PSP-trace output) requires reset_current=False: the next layer's "
@@ -112,7 +123,8 @@ class NeuronModel:
             m = unscaled_kernel_max(alpha_I, alpha_V, int(T))
             beta_I, beta_V, beta_bias = 1.0, 1.0 / m, 1.0 / m
         return cls(alpha_I=alpha_I, alpha_V=alpha_V, beta_I=beta_I, beta_V=beta_V, beta_bias=beta_bias,
-                   theta=theta, reset_current=True, strict_threshold=False, psp_output=False)
+                   theta=theta, reset_current=True, strict_threshold=False, psp_output=False,
+                   beta_auto_T=int(T) if beta_auto else None)
 
     @classmethod
     def tsslbp(cls, tau_m=5.0, tau_s=3.0, theta=1.0):
@@ -152,6 +164,21 @@ class NeuronModel:
                 vals[key] = fixed
         return cls(beta_I=beta_I, beta_V=beta_V, beta_bias=beta_bias, theta=theta, **vals)
 
+    def beta_auto_mismatch(self, T):
+        """None, or a message if this model's beta_auto scales were computed for another window
+        than ``T`` steps and the normaliser max_{tau < T} e[tau] differs (spec 1.1)."""
+        if self.beta_auto_T is None or int(T) == self.beta_auto_T:
+            return None
+        m_model = unscaled_kernel_max(self.alpha_I, self.alpha_V, self.beta_auto_T)
+        m_T = unscaled_kernel_max(self.alpha_I, self.alpha_V, int(T))
+        if m_model == m_T:
+            return None
+        return (f"the model's beta_auto scales were computed for T = {self.beta_auto_T} "
+                f"(beta_V = beta_bias = {1.0 / m_model:.6g}), but the input has T = {int(T)} steps, for which "
+                f"beta_auto gives {1.0 / m_T:.6g} (spec 1.1: the normaliser max e[tau < T] depends on T). "
+                f"Build the model with NeuronModel.antlr(..., T={int(T)}), or pass allow_beta_auto_mismatch=True "
+                "to simulate with the current scales.")
+
     def replace(self, **changes):
         """A copy with some parameters changed (validated again)."""
         return replace(self, **changes)
@@ -160,6 +187,16 @@ class NeuronModel:
     def family(self):
         """"tsslbp" for PSP-output models, "antlr" otherwise."""
         return "tsslbp" if self.psp_output else "antlr"
+
+
+def _transposed_hint(ws):
+    """A sentence naming the (out, in) layout when every weight chains only when read that way."""
+    if all(ws[l].shape[1] == ws[l - 1].shape[0] for l in range(1, len(ws))):
+        return (f" The shapes {[w.shape for w in ws]} chain if each is read as (out, in) (the layout of "
+                "torch.nn.Linear.weight): snnref expects W^l as (N_in, N_out), pass [W.T for W in weights]. "
+                "(A square layer cannot be detected by shape; snnref.verify with weight_layout='out_in' "
+                "checks it, see docs/VERIFYING.md.)")
+    return ""
 
 
 @dataclass
@@ -204,6 +241,7 @@ class Network:
                 raise ValueError(
                     f"weights[{l}].shape[0] ({ws[l].shape[0]}) must equal weights[{l-1}].shape[1] "
                     f"({ws[l-1].shape[1]}): layer {l} has {ws[l-1].shape[1]} neurons. W^l has shape (N_(l-1), N_l)."
+                    + _transposed_hint(ws)
                 )
         for l, w in enumerate(ws):
             if w.shape[0] == 0 or w.shape[1] == 0:
@@ -217,6 +255,12 @@ class Network:
             for l, (b, w) in enumerate(zip(self.biases, ws)):
                 b = V.as_float_array(b, f"biases[{l}]", ndim=1, dtype=self.dtype).copy()
                 if b.shape[0] != w.shape[1]:
+                    if b.shape[0] == w.shape[0]:
+                        raise ValueError(
+                            f"weights[{l}] has shape {w.shape} but biases[{l}] has length {b.shape[0]} = "
+                            f"weights[{l}].shape[0]: weights[{l}] is probably given as (out, in) (the layout of "
+                            f"torch.nn.Linear.weight). snnref expects W^l as (N_in, N_out): pass weights[{l}].T."
+                        )
                     raise ValueError(f"biases[{l}] has length {b.shape[0]}; expected {w.shape[1]} (= weights[{l}].shape[1]).")
                 bs.append(b)
         self.weights = ws

@@ -203,7 +203,7 @@ def make_trace(net, x, layers):
     """A Trace from given (I, V, S) arrays (e.g. random or relaxed states)."""
     lts = [LayerTrace(np.ascontiguousarray(I), np.ascontiguousarray(V), np.ascontiguousarray(S))
            for I, V, S in layers]
-    return Trace(layers=lts, x=np.ascontiguousarray(x, dtype=net.dtype), a0=None, model=net.model, form="rnn",
+    return Trace(layers=lts, x=np.ascontiguousarray(x, dtype=net.dtype), a0=None, model=net.model, form="relaxed",
                  T_full=x.shape[0])
 
 
@@ -220,7 +220,7 @@ def random_relaxed_case(rng, L, T, B, max_size):
         shp = (T, B, sizes[l + 1])
         S = rng.choice([0.0, 1.0, 0.3, 0.9], size=shp) * rng.random(shp) ** 0.1
         lts.append(LayerTrace(rng.normal(size=shp), rng.normal(1.0, 0.5, size=shp), S))
-    return net, Trace(layers=lts, x=x, a0=None, model=m, form="rnn", T_full=T), sizes
+    return net, Trace(layers=lts, x=x, a0=None, model=m, form="relaxed", T_full=T), sizes
 
 
 # --------------------------------------------------------------------------------------- rule problems

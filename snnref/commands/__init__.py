@@ -14,4 +14,7 @@ A module is imported only to build the parser, so keep heavy imports inside ``ru
 COMMANDS = (
     "rules",
     "sweep",
+    "golden",
+    "verify",
+    "conformance",
 )

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _validate as validate
 from .. import postprocess
+from .._user_trace import check_user_trace
 from ..trace import Gradients, check_loss_gradients
 from . import activation, antlr, options, timing, tsslbp
 
@@ -49,7 +50,7 @@ RULES = {
 
 
 def run(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints=False, nan_to_zero=False,
-        grad_clip_value=None, grad_clip_norm=None, **rule_options):
+        grad_clip_value=None, grad_clip_norm=None, trace_check="auto", **rule_options):
     """Gradients of ``rule`` (see :func:`snnref.backward` for the parameters): checks once, dispatch,
     post-processing (NaN -> 0, value clip, norm clip, in that order)."""
     validate.check_choice(rule, "rule", RULES)
@@ -57,6 +58,7 @@ def run(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints
         raise TypeError(f"nan_to_zero must be True or False; got {nan_to_zero!r}.")
     entry = RULES[rule]
     dL_dS, dL_dt, dL_da = check_loss_gradients(net, trace, rule, entry.family, dL_dS, dL_dt, dL_da)
+    check_user_trace(net, trace, trace_check)
     opt = options.resolve(rule, rule_options)
     dW, db, adjoints = entry.fn(net, trace, dL_dS, dL_dt, dL_da, bool(return_adjoints), opt)
     if nan_to_zero:
