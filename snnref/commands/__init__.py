@@ -12,6 +12,7 @@ A module is imported only to build the parser, so keep heavy imports inside ``ru
 
 #: sub-command modules of this package, in the order ``snnref --help`` lists them
 COMMANDS = (
+    "rules",
     "plot",
     "experiment",
 )
