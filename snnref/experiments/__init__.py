@@ -20,7 +20,7 @@ import os
 from ..checkpoint import atomic_write_json, atomic_write_text
 from ..errors import SnnrefError
 
-__all__ = ["write_csv", "write_json", "prepare_out_dir", "check_seeds"]
+__all__ = ["write_csv", "write_json", "prepare_out_dir", "check_seeds", "task_setup"]
 
 
 def prepare_out_dir(out_dir):
@@ -63,3 +63,22 @@ def check_seeds(seeds):
     if not out or any(s < 0 for s in out):
         raise SnnrefError(f"seeds must be a non-empty list of non-negative ints; got {seeds!r}.")
     return out
+
+
+def task_setup(cfg):
+    """The trainer's pieces for a spike-train-task config: (net, optimizer, x (T, B, N_0), target raster).
+
+    Task from ``load_data`` (rng [seed, 2]), network from ``build_network`` (rng [seed, 1]), the
+    config's optimiser: exactly what ``snnref train`` would start from.
+    """
+    import numpy as np
+
+    from ..optim import make_optimizer
+    from ..train import _parameters, _targets, build_network, load_data
+
+    train_set, _, _ = load_data(cfg)
+    net = build_network(cfg)
+    opt = make_optimizer(cfg.optimizer, _parameters(net, cfg), cfg.lr, weight_decay=cfg.weight_decay,
+                         momentum=cfg.momentum, betas=tuple(cfg.betas), eps=cfg.eps)
+    x = np.ascontiguousarray(np.asarray(train_set.inputs).transpose(1, 0, 2), dtype=net.dtype)
+    return net, opt, x, _targets(cfg, train_set.targets, net.dtype)

@@ -41,7 +41,7 @@ import time
 import numpy as np
 
 from ..errors import SnnrefError
-from . import check_seeds, prepare_out_dir, write_csv, write_json
+from . import check_seeds, prepare_out_dir, task_setup, write_csv, write_json
 
 __all__ = ["RULES", "run", "DEFAULTS", "FAST", "classify_events", "attribute_events"]
 
@@ -147,16 +147,10 @@ class _Point:
 
 
 def _trained_point(cfg, train_iters):
-    from ..optim import make_optimizer
-    from ..train import _parameters, _targets, build_network, load_data, train_step
+    from ..train import train_step
 
     cfg = cfg.replace(rule="antlr")
-    train_set, _, _ = load_data(cfg)
-    net = build_network(cfg)
-    opt = make_optimizer(cfg.optimizer, _parameters(net, cfg), cfg.lr, weight_decay=cfg.weight_decay,
-                         momentum=cfg.momentum, betas=tuple(cfg.betas), eps=cfg.eps)
-    x = np.ascontiguousarray(np.asarray(train_set.inputs).transpose(1, 0, 2), dtype=net.dtype)
-    target = _targets(cfg, train_set.targets, net.dtype)
+    net, opt, x, target = task_setup(cfg)
     for _ in range(train_iters):
         train_step(net, cfg, opt, x, target)
     return net, x, target

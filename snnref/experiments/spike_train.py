@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from ..errors import SnnrefError
-from . import check_seeds, prepare_out_dir, write_csv, write_json
+from . import check_seeds, prepare_out_dir, task_setup, write_csv, write_json
 
 __all__ = ["RULES", "van_rossum", "timing_error", "spike_metrics", "run", "FAST", "DEFAULTS"]
 
@@ -120,16 +120,10 @@ def _base_config(fast, overrides):
 def train_rule(cfg, rule, iters, eval_every, tau_vr):
     """Train one rule from the preset's task and initialisation for ``cfg.seed``; returns (curve, final, S)."""
     from ..forward import forward
-    from ..optim import make_optimizer
-    from ..train import _loss, _parameters, _targets, build_network, load_data, train_step
+    from ..train import _loss, train_step
 
     cfg = cfg.replace(rule=rule)
-    train_set, _, _ = load_data(cfg)
-    net = build_network(cfg)
-    opt = make_optimizer(cfg.optimizer, _parameters(net, cfg), cfg.lr, weight_decay=cfg.weight_decay,
-                         momentum=cfg.momentum, betas=tuple(cfg.betas), eps=cfg.eps)
-    x = np.ascontiguousarray(np.asarray(train_set.inputs).transpose(1, 0, 2), dtype=net.dtype)
-    target = _targets(cfg, train_set.targets, net.dtype)
+    net, opt, x, target = task_setup(cfg)
     curve = []
     for it in range(iters):
         res, trace = train_step(net, cfg, opt, x, target)
