@@ -343,6 +343,11 @@ def _series(epochs, key, where):
     return np.array(vals)
 
 
+def _legend(ax):
+    if ax.lines:
+        ax.legend(fontsize=6)
+
+
 def training_curves(run_dir_or_metrics, *, title=None):
     """Accuracy, loss and spikes/sample per epoch of a run (``metrics.json`` of ``snnref train``).
 
@@ -389,7 +394,7 @@ def training_curves(run_dir_or_metrics, *, title=None):
         if k in keys:
             ax_l.plot(x, _series(epochs, k, where), marker="o", ms=3, lw=1.2, label=k)
     ax_l.set_ylabel("loss", fontsize=8)
-    ax_l.legend(fontsize=6)
+    _legend(ax_l)
     for k in ("spikes_per_sample", "necessary_spikes_per_sample"):
         if k in keys:
             ax_s.plot(x, _series(epochs, k, where), marker="o", ms=3, lw=1.2, label=k)
@@ -398,7 +403,7 @@ def training_curves(run_dir_or_metrics, *, title=None):
     from matplotlib.ticker import MaxNLocator
 
     ax_s.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_s.legend(fontsize=6)
+    _legend(ax_s)
     best = (metrics.get("summary") or {}).get("best_epoch") if isinstance(metrics.get("summary"), dict) else None
     for ax in (ax_a, ax_l, ax_s):
         ax.tick_params(labelsize=7)

@@ -180,7 +180,11 @@ def _cos(a, b):
 # ------------------------------------------------------------------------------------- run
 def run(out_dir, *, fast=False, seeds=None, train_iters=None, directions=None, points=None, radius=None,
         grid=None, subspace="output", overrides=None, progress=None):
-    """Run the landscape experiment and write its files into ``out_dir``; returns a summary dict.
+    """Run the landscape experiment and write its files into ``out_dir``.
+
+    Returns a dict: ``settings``, ``summary`` (per rule and event type: events, cos, ratio, sums),
+    ``per_seed``, ``table`` (the headline numbers), ``files`` (written paths), ``figures`` (name ->
+    matplotlib Figure, the drawn data), ``wall_time_s``.
 
     Parameters (None = default of :data:`DEFAULTS`, or :data:`FAST` with ``fast``)
     ----------
@@ -319,13 +323,14 @@ def run(out_dir, *, fast=False, seeds=None, train_iters=None, directions=None, p
     settings = dict(preset="spike-train-matching", overrides=changes, seeds=list(seeds), train_iters=train_iters,
                     directions=directions, points=points, radius=radius, grid=grid, subspace=subspace,
                     rules=list(RULES), fast=bool(fast))
-    files = _write_files(out_dir, lines_rows, events_rows, slice_rows, fig_data, per_seed, summary, settings, wall)
+    files, figures = _write_files(out_dir, lines_rows, events_rows, slice_rows, fig_data, per_seed, summary, settings,
+                                  wall)
     say(f"wrote {', '.join(files)} ({wall:.0f} s)")
     table = {rule: {"cos_move": s["move"]["cos"], "ratio_move": s["move"]["ratio"],
                     "cos_appear": s["appear_disappear"]["cos"], "ratio_appear": s["appear_disappear"]["ratio"]}
              for rule, s in summary.items()}
     return {"settings": settings, "summary": summary, "per_seed": per_seed, "table": table, "files": files,
-            "wall_time_s": wall}
+            "figures": figures, "wall_time_s": wall}
 
 
 # ------------------------------------------------------------------------------------- outputs
@@ -346,6 +351,7 @@ def _write_files(out_dir, lines_rows, events_rows, slice_rows, d, per_seed, summ
                     "summary": summary, "per_seed": per_seed, "wall_time_s": wall}),
     ]
     colors = plot._COLORS
+    figures = {}
     etas = d["etas"]
     # lines
     fig = plot.new_figure(7.2, 5.4)
@@ -374,6 +380,7 @@ def _write_files(out_dir, lines_rows, events_rows, slice_rows, d, per_seed, summ
         ax.set_xlabel("eta (step along the descent direction)", fontsize=8)
     fig.suptitle(f"true loss vs first-order prediction L0 - eta |g|, seed {d['seed']} (spec 7.1)", fontsize=9)
     files.append(plot.save(fig, p(out_dir, "landscape_lines.png")))
+    figures["landscape_lines"] = fig
     # events: predicted vs true change, per rule
     fig = plot.new_figure(7.2, 2.9)
     axes = fig.subplots(1, len(RULES), sharex=False, sharey=True)
@@ -399,6 +406,7 @@ def _write_files(out_dir, lines_rows, events_rows, slice_rows, d, per_seed, summ
     fig.suptitle(f"each event along {n_dir} random lines x {len(settings['seeds'])} seeds: true loss jump vs the "
                  f"rule's predicted change (diagonal = exact)", fontsize=8)
     files.append(plot.save(fig, p(out_dir, "landscape_events.png")))
+    figures["landscape_events"] = fig
     # tangents: the first random line, the true loss and each rule's integrated prediction
     tg = d["tangent"]
     fig = plot.new_figure(7.2, 3.8)
@@ -424,6 +432,7 @@ def _write_files(out_dir, lines_rows, events_rows, slice_rows, d, per_seed, summ
     ax.set_title(f"the true loss along one line vs each rule's gradient integrated along it, seed {d['seed']}",
                  fontsize=8)
     files.append(plot.save(fig, p(out_dir, "landscape_tangents.png")))
+    figures["landscape_tangents"] = fig
     # 2-D slice
     fig = plot.new_figure(5.2, 4.4)
     ax = fig.subplots()
@@ -443,4 +452,5 @@ def _write_files(out_dir, lines_rows, events_rows, slice_rows, d, per_seed, summ
     ax.tick_params(labelsize=7)
     ax.set_title("2-D slice of the loss; arrows: each rule's descent direction", fontsize=8)
     files.append(plot.save(fig, p(out_dir, "landscape_2d.png")))
-    return files
+    figures["landscape_2d"] = fig
+    return files, figures

@@ -139,7 +139,11 @@ def train_rule(cfg, rule, iters, eval_every, tau_vr):
 
 def run(out_dir, *, fast=False, seeds=None, iters=None, rules=RULES, eval_every=None, tau_vr=None,
         overrides=None, progress=None):
-    """Run the experiment and write its files into ``out_dir``; returns the summary dict (also in the JSON).
+    """Run the experiment and write its files into ``out_dir``.
+
+    Returns a dict: ``settings``, ``summary`` (per rule: mean / std / per-seed values of the final
+    metrics; also in the JSON), ``files`` (written paths), ``figures`` (name -> matplotlib Figure),
+    ``wall_time_s``.
 
     Parameters
     ----------
@@ -208,9 +212,9 @@ def run(out_dir, *, fast=False, seeds=None, iters=None, rules=RULES, eval_every=
         "grad_clip_value", "init", "init_scale", "init_bias", "nan_to_zero")}
     settings.update(iters=iters, eval_every=eval_every, tau_vr=tau_vr, seeds=list(seeds), rules=list(rules),
                     fast=bool(fast), preset="spike-train-matching")
-    files = _write_files(out_dir, rules, seeds, curves, finals, rasters, summary, settings, wall)
+    files, figures = _write_files(out_dir, rules, seeds, curves, finals, rasters, summary, settings, wall)
     say(f"wrote {', '.join(files)} ({wall:.0f} s)")
-    return {"settings": settings, "summary": summary, "wall_time_s": wall, "files": files}
+    return {"settings": settings, "summary": summary, "wall_time_s": wall, "files": files, "figures": figures}
 
 
 # ------------------------------------------------------------------------------------- outputs
@@ -228,6 +232,7 @@ def _write_files(out_dir, rules, seeds, curves, finals, rasters, summary, settin
                             {"experiment": "spike-train matching (ANTLR section 4.1, spec 7.2)", "settings": settings,
                              "summary": summary, "wall_time_s": wall}))
     colors = plot._COLORS
+    figures = {}
     # loss curves
     fig = plot.new_figure(6.4, 3.6)
     ax = fig.subplots()
@@ -244,6 +249,7 @@ def _write_files(out_dir, rules, seeds, curves, finals, rasters, summary, settin
     ax.set_title(f"spike-train matching: loss, mean +/- std over {len(seeds)} seeds", fontsize=9)
     ax.tick_params(labelsize=7)
     files.append(plot.save(fig, p(out_dir, "spike_train_loss.png")))
+    figures["spike_train_loss"] = fig
     # final errors
     fig = plot.new_figure(6.4, 2.8)
     axes = fig.subplots(1, 3)
@@ -261,6 +267,7 @@ def _write_files(out_dir, rules, seeds, curves, finals, rasters, summary, settin
         ax.tick_params(labelsize=7)
     fig.suptitle(f"final errors after {settings['iters']} steps ({len(seeds)} seeds; bar = mean +/- std)", fontsize=9)
     files.append(plot.save(fig, p(out_dir, "spike_train_final.png")))
+    figures["spike_train_final"] = fig
     # rasters of the first seed
     target = rasters["target"]
     n_out = target.shape[2]
@@ -285,4 +292,5 @@ def _write_files(out_dir, rules, seeds, curves, finals, rasters, summary, settin
     ax.tick_params(labelsize=7)
     ax.set_title(f"output spikes after training, seed {seeds[0]} (gray lines: target spikes)", fontsize=9)
     files.append(plot.save(fig, p(out_dir, "spike_train_rasters.png")))
-    return files
+    figures["spike_train_rasters"] = fig
+    return files, figures
