@@ -134,6 +134,9 @@ def raster(trace, sample=0, *, include_input=True, max_neurons=None, title=None)
     """
     _check_trace(trace, "raster")
     b = _index(sample, trace.B, "sample", "batch")
+    if max_neurons is not None and (isinstance(max_neurons, bool) or not isinstance(max_neurons, (int, np.integer))
+                                    or max_neurons < 1):
+        raise SnnrefError(f"max_neurons must be None or an int >= 1; got {max_neurons!r}.")
     panels = ([("input (layer 0)", np.asarray(trace.x)[:, b, :])] if include_input else [])
     L = len(trace.layers)
     for l, lt in enumerate(trace.layers):

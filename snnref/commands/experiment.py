@@ -23,8 +23,8 @@ def add_parser(subparsers):
     _common(land, "results/landscape")
     land.add_argument("--train-iters", type=int, default=None, metavar="N",
                       help="SGD steps (ANTLR) to reach the trained point (default 300)")
-    land.add_argument("--directions", type=int, default=None, metavar="N", help="random directions (default 48)")
-    land.add_argument("--points", type=int, default=None, metavar="N", help="points per line (default 121)")
+    land.add_argument("--directions", type=int, default=None, metavar="N", help="random lines per seed (default 8)")
+    land.add_argument("--points", type=int, default=None, metavar="N", help="points per line (default 201)")
     land.add_argument("--radius", type=float, default=None, metavar="R",
                       help="half-width of the lines relative to the weight norm (default 0.03)")
     land.add_argument("--grid", type=int, default=None, metavar="N", help="2-D slice grid size N x N (default 41)")

@@ -47,7 +47,7 @@ __all__ = ["RULES", "run", "DEFAULTS", "FAST", "classify_events", "attribute_eve
 
 #: rules compared (spec 7.1)
 RULES = ("act_srm", "act_rnn", "timing", "antlr")
-DEFAULTS = dict(seeds=3, train_iters=300, directions=4, points=201, radius=0.03, grid=41)
+DEFAULTS = dict(seeds=5, train_iters=300, directions=8, points=201, radius=0.03, grid=41)
 FAST = dict(seeds=1, train_iters=5, directions=2, points=21, radius=0.03, grid=5,
             config=dict(T=30, task_n_inputs=20, hidden=[12], task_n_target_spikes=3))
 
