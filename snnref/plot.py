@@ -120,7 +120,7 @@ def raster(trace, sample=0, *, include_input=True, max_neurons=None, title=None)
     sample : int
         Batch index b.
     include_input : bool
-        Also draw the input raster x (non-zero entries; real-valued TSSL-BP inputs: entries != 0).
+        Also draw the input x: a raster if it is 0/1, else (real-valued TSSL-BP input) its values.
     max_neurons : int or None
         Draw only the first ``max_neurons`` neurons of each layer (None = all).
     title : str or None
@@ -128,7 +128,8 @@ def raster(trace, sample=0, *, include_input=True, max_neurons=None, title=None)
     Returns
     -------
     Figure
-        ``fig.axes[k].collections[0].get_offsets()`` are the (t, neuron) pairs drawn in panel k;
+        ``fig.axes[k].collections[0].get_offsets()`` are the (t, neuron) pairs drawn in panel k
+        (a real-valued input, as in TSSL-BP networks, is drawn as an image, ``fig.axes[0].images[0]``);
         ``fig.axes`` lists the panels from the input up (k = 0 the input when ``include_input``, the
         last one the output layer, drawn at the top).
     """
@@ -152,13 +153,20 @@ def raster(trace, sample=0, *, include_input=True, max_neurons=None, title=None)
     for k, ((name, S), n) in enumerate(zip(panels, sizes)):   # input first, drawn at the bottom
         ax = fig.add_subplot(grid[n_p - 1 - k], sharex=axes[0] if axes else None)
         axes.append(ax)
-        t, j = np.nonzero(S[:, :n])
-        ax.scatter(t, j, s=6 if n > 40 else 18, marker="|", color="black", linewidths=1.0)
+        vals = S[:, :n]
+        if np.all((vals == 0) | (vals == 1)):
+            t, j = np.nonzero(vals)
+            ax.scatter(t, j, s=6 if n > 40 else 18, marker="|", color="black", linewidths=1.0)
+            note = f"{len(t)} spikes"
+        else:                                        # real-valued input (TSSL-BP static images): the values
+            ax.imshow(vals.T, aspect="auto", origin="lower", cmap="gray_r", interpolation="nearest",
+                      extent=(-0.5, T - 0.5, -0.5, n - 0.5))
+            note = f"real-valued input, range [{vals.min():.3g}, {vals.max():.3g}]"
         ax.set_xlim(-0.5, T - 0.5)
         ax.set_ylim(-0.5, n - 0.5)
         ax.set_ylabel(f"{name}\nneuron", fontsize=8)
         ax.tick_params(labelsize=7, labelbottom=(k == 0))
-        ax.text(0.995, 0.96, f"{len(t)} spikes", transform=ax.transAxes, ha="right", va="top", fontsize=7,
+        ax.text(0.995, 0.96, note, transform=ax.transAxes, ha="right", va="top", fontsize=7,
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     axes[0].set_xlabel("time step t")
     fig.suptitle(title or f"spike raster, sample {b}", fontsize=9)

@@ -45,8 +45,8 @@ def test_raster_draws_exactly_the_spikes(case):
         assert drawn == _pairs(S)
     top = plot.raster(trace, sample=0, include_input=False, max_neurons=1)
     assert len(top.axes) == 2
-    assert _pairs(np.asarray(top.axes[1].collections[0].get_offsets(), int)) == _pairs(
-        np.argwhere(trace.output.S[:, 0, :1] != 0))
+    drawn = sorted(map(tuple, np.asarray(top.axes[1].collections[0].get_offsets(), dtype=int).tolist()))
+    assert drawn == _pairs(trace.output.S[:, 0, :1])
 
 
 def test_membrane_draws_V_I_threshold_and_spikes(case):
@@ -161,3 +161,15 @@ def test_plot_command_errors(tmp_path, run_dir, capsys):
     assert cli.main(["plot", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()           # progress lines, then one error line
     assert [e for e in err if e.startswith("snnref: error:")] == err[-1:] and "checkpoint" in err[-1]
+
+
+def test_raster_of_real_valued_input_shows_the_values():
+    rng = np.random.default_rng(4)
+    model = snnref.NeuronModel.tsslbp(tau_m=5.0, tau_s=3.0)
+    net = snnref.Network([rng.normal(0.3, 0.3, (6, 4))], model=model)
+    x = np.repeat(rng.random((1, 1, 6)), 5, axis=0)
+    trace = snnref.forward(net, x)
+    fig = plot.raster(trace)
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), x[:, 0, :].T)
+    drawn = sorted(map(tuple, np.asarray(fig.axes[1].collections[0].get_offsets(), dtype=int).tolist()))
+    assert drawn == _pairs(trace.output.S[:, 0, :])
