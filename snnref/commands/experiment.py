@@ -28,6 +28,8 @@ def add_parser(subparsers):
     land.add_argument("--radius", type=float, default=None, metavar="R",
                       help="half-width of the lines relative to the weight norm (default 0.03)")
     land.add_argument("--grid", type=int, default=None, metavar="N", help="2-D slice grid size N x N (default 41)")
+    land.add_argument("--subspace", default="output", choices=("output", "all"),
+                      help="parameters the random lines perturb (default: the output layer's)")
     st = sub.add_parser("spike-train", help="section 4.1: random spike-train matching with every ANTLR-family rule",
                         description="Random spike-train matching (spec 7.2, preset spike-train-matching) with "
                                     "act_rnn, act_srm, act_slayer, timing and antlr over seeds.")
@@ -46,6 +48,7 @@ def run(args):
 
         res = landscape.run(args.out, fast=args.fast, seeds=args.seeds, train_iters=args.train_iters,
                             directions=args.directions, points=args.points, radius=args.radius, grid=args.grid,
+                            subspace=args.subspace,
                             progress=say)
         lines = [f"{rule:8s} " + "  ".join(f"{k} {v:+.2f}" for k, v in row.items())
                  for rule, row in res["table"].items()]

@@ -200,6 +200,8 @@ def run(out_dir, *, fast=False, seeds=None, train_iters=None, directions=None, p
         Half-width r of the lines relative to the norm of the parameter vector at w.
     grid : int
         The 2-D slice has grid x grid points.
+    subspace : "output" or "all"
+        Parameters perturbed by the random lines (the output layer's weights and bias, or all).
     overrides : dict
         TrainConfig fields changed in the preset ``spike-train-matching``.
     """
@@ -220,6 +222,8 @@ def run(out_dir, *, fast=False, seeds=None, train_iters=None, directions=None, p
         raise SnnrefError(f"points and grid must be odd (so that the grid contains w itself); got {points}, {grid}.")
     if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not 0 < radius < 10:
         raise SnnrefError(f"radius must be a number in (0, 10) (relative to the weight norm); got {radius!r}.")
+    if subspace not in ("output", "all"):
+        raise SnnrefError(f"subspace must be 'output' (the output layer's weights and bias) or 'all'; got {subspace!r}.")
     out_dir = prepare_out_dir(out_dir)
     say = progress or (lambda msg: None)
     changes = dict(base.get("config", {}))
