@@ -454,6 +454,8 @@ def _run_example(run_dir, checkpoint, sample):
         dst[...] = src
     if cfg.dataset == "spike_train_task":
         *_, test = load_data(cfg)
+    elif cfg.test_limit is not None and sample >= cfg.test_limit:
+        raise SnnrefError(f"sample {sample} does not exist: the run's test set has {cfg.test_limit} samples.")
     else:
         *_, test = load_data(cfg.replace(validation_size=0, train_limit=1, test_limit=sample + 1))
     if sample >= len(test):

@@ -173,3 +173,18 @@ def test_raster_of_real_valued_input_shows_the_values():
     np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), x[:, 0, :].T)
     drawn = sorted(map(tuple, np.asarray(fig.axes[1].collections[0].get_offsets(), dtype=int).tolist()))
     assert drawn == _pairs(trace.output.S[:, 0, :])
+
+
+def test_plot_run_of_an_mnist_run(tmp_path):
+    """A latency-MNIST run (the quickstart kind): the label's output neuron is drawn."""
+    from snnref.config import load_preset
+    from snnref.train import train
+
+    cfg = load_preset("quickstart").replace(train_limit=8, test_limit=3, hidden=[16], T=40, epochs=1,
+                                            validation_size=0)
+    train(cfg, str(tmp_path))
+    paths = plot.plot_run(str(tmp_path), sample=2, checkpoint="last")
+    assert sorted(p.rsplit("/", 1)[-1] for p in paths) == ["membrane.png", "raster.png", "rule_gradients.png",
+                                                            "training_curves.png"]
+    with pytest.raises(SnnrefError, match="sample 3 does not exist"):
+        plot.plot_run(str(tmp_path), sample=3)
