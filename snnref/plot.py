@@ -146,6 +146,8 @@ def raster(trace, sample=0, *, include_input=True, max_neurons=None, title=None)
     sizes = [p[1].shape[1] if max_neurons is None else min(max_neurons, p[1].shape[1]) for p in panels]
     heights = [max(1.0, math.log2(n + 1)) for n in sizes]
     fig = new_figure(6.4, min(1.3 + 0.55 * sum(heights), 7.5))
+    from matplotlib.ticker import MaxNLocator
+
     n_p = len(panels)
     grid = fig.add_gridspec(n_p, 1, height_ratios=heights[::-1])
     T = trace.T
@@ -165,6 +167,7 @@ def raster(trace, sample=0, *, include_input=True, max_neurons=None, title=None)
         ax.set_xlim(-0.5, T - 0.5)
         ax.set_ylim(-0.5, n - 0.5)
         ax.set_ylabel(f"{name}\nneuron", fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.tick_params(labelsize=7, labelbottom=(k == 0))
         ax.text(0.995, 0.96, note, transform=ax.transAxes, ha="right", va="top", fontsize=7,
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
@@ -212,7 +215,7 @@ def membrane(trace, neuron=0, layer=-1, sample=0, *, title=None):
     ax_v.axhline(theta, color="tab:red", ls="--", lw=1.0, label=f"theta = {theta:g}")
     ax_v.scatter(spikes, V[spikes], color="tab:red", s=18, zorder=3, label="spike S[t] = 1")
     ax_v.set_ylabel("V")
-    ax_v.legend(fontsize=7, loc="upper left", ncol=3)
+    ax_v.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     ax_i.plot(t, I, color="tab:gray", lw=1.2, label="I[t]")
     for s in spikes:
         ax_i.axvline(s, color="tab:red", lw=0.5, alpha=0.4)
