@@ -59,6 +59,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import snnref  # noqa: E402
 from snnref import backward, forward, losses  # noqa: E402
 from snnref.data import spike_train_task  # noqa: E402
+from snnref.experiments.spike_train import spike_metrics  # noqa: E402  (van Rossum etc.)
 from snnref.init import init_weights  # noqa: E402
 from snnref.optim import Adam  # noqa: E402
 from snnref.postprocess import clip_by_norm  # noqa: E402
@@ -71,36 +72,6 @@ TSSL_METHODS = {
 }
 ANTLR_METHODS = ("act_srm", "timing", "antlr")
 ALL_METHODS = tuple(TSSL_METHODS) + ANTLR_METHODS
-
-
-# ------------------------------------------------------------------------------------- metrics
-def van_rossum(S, target, tau):
-    """Van Rossum distance per (sample, neuron): sqrt(sum_t (f*(S - target))[t]^2 / tau), f[k] = exp(-k/tau).
-
-    The filtered difference is continued after the window until it has decayed (10 tau steps)."""
-    diff = S - target
-    T = diff.shape[0]
-    decay = np.exp(-1.0 / tau)
-    y = np.zeros(diff.shape[1:])
-    acc = np.zeros(diff.shape[1:])
-    for t in range(T + int(10 * tau)):
-        y = decay * y + (diff[t] if t < T else 0.0)
-        acc += y * y
-    return np.sqrt(acc / tau)
-
-
-def spike_metrics(S, target, tau_vr):
-    """matched fraction, extra / missing spikes per output neuron, mean van Rossum distance."""
-    n_tgt = target.sum()
-    hit = (S * target).sum()
-    n_neur = target.shape[1] * target.shape[2]
-    return {
-        "matched": float(hit / n_tgt) if n_tgt else 1.0,
-        "extra": float((S * (1 - target)).sum() / n_neur),
-        "missing": float((target * (1 - S)).sum() / n_neur),
-        "out_spikes": float(S.sum() / n_neur),
-        "vr": float(van_rossum(S, target, tau_vr).mean()),
-    }
 
 
 # ------------------------------------------------------------------------------------- training

@@ -98,7 +98,7 @@ def test_silent_layer(case):
 def test_layer_outer_order_is_bit_identical(rng):
     """Spec 3.7 order (t outer, l inner) and the layer-outer order of the rule drivers agree exactly
     for timing_tau_min=0 (both are topological orders of the same recurrences): a t-outer driver
-    written here with the same per-step helpers gives the reference's adjoints bit for bit."""
+    written here with the same per-step functions gives the reference's adjoints bit for bit."""
     from snnref.rules import steps
     T, B = 12, 2
     m = NeuronModel.antlr(0.9, 0.8, T=T)

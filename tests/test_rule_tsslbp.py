@@ -419,3 +419,21 @@ def test_config_passes_switches():
         cfg.replace(tssl_intra="no")
     with pytest.raises(ConfigError, match="tssl_warmup must be true or false"):
         TrainConfig.from_dict(dict(cfg.to_dict(), tssl_warmup=1))
+
+
+def test_direct_call_checks_inputs_once(monkeypatch):
+    """tsslbp_backward goes through the same checks as snnref.backward (dL_da shape included), once."""
+    import snnref.rules as rules
+    case = make_case(0, 4, 2, [3, 2], 5.0, 3.0, 1.0)
+    with pytest.raises(ValueError, match=r"dL_da must have shape \(T_sim, B, N_out\)"):
+        tsslbp_backward(case.net, case.trace, dL_da=np.zeros((4, 2, 5)))
+    with pytest.raises(ValueError, match="computes rule 'tsslbp'"):
+        tsslbp_backward(case.net, case.trace, rule="antlr", dL_da=case.dL_da)
+    calls = []
+    checks = rules.check_loss_gradients
+    monkeypatch.setattr(rules, "check_loss_gradients", lambda *a, **k: calls.append(1) or checks(*a, **k))
+    g1 = tsslbp_backward(case.net, case.trace, dL_da=case.dL_da)
+    g2 = backward(case.net, case.trace, "tsslbp", dL_da=case.dL_da)
+    assert len(calls) == 2
+    for a, b in zip(g1.dW, g2.dW):
+        np.testing.assert_array_equal(a, b)

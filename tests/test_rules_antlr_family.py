@@ -136,3 +136,18 @@ def test_public_wrappers_match_backward(rng):
         assert a.rule == b.rule
         np.testing.assert_array_equal(a.dW[0], b.dW[0])
         np.testing.assert_array_equal(a.db[0], b.db[0])
+
+
+@pytest.mark.parametrize("wrapper, rule", [("act_rnn_backward", "act_rnn"), ("act_srm_backward", "act_srm"),
+                                           ("act_slayer_backward", "act_slayer"), ("timing_backward", "timing"),
+                                           ("antlr_backward", "antlr")])
+def test_inputs_checked_once_per_call(monkeypatch, wrapper, rule):
+    """A wrapper and snnref.backward each run the input checks exactly once."""
+    import snnref.rules as rules
+    net, tr = _small()
+    calls = []
+    checks = rules.check_loss_gradients
+    monkeypatch.setattr(rules, "check_loss_gradients", lambda *a, **k: calls.append(1) or checks(*a, **k))
+    getattr(R, wrapper)(net, tr)
+    backward(net, tr, rule)
+    assert len(calls) == 2

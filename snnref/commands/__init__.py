@@ -17,4 +17,6 @@ COMMANDS = (
     "golden",
     "verify",
     "conformance",
+    "plot",
+    "experiment",
 )
