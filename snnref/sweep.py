@@ -47,6 +47,7 @@ import time
 import traceback
 
 from .config import ConfigError, TrainConfig
+from .cli import _fmt_time
 from .errors import SnnrefError
 
 __all__ = ["parse_seeds", "parse_axis", "Trial", "plan_sweep", "trial_state", "load_sweep", "save_sweep",
@@ -496,15 +497,6 @@ def close_client(client):
     client.close()
     if cluster is not None:
         cluster.close()
-
-
-def _fmt_time(s):
-    if s is None or s != s or s == float("inf"):
-        return "--:--"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
 
 
 class SweepProgress:
