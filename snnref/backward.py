@@ -22,6 +22,7 @@ import numpy as np
 from . import _validate as V
 from . import postprocess
 from .forward import Trace
+from .errors import SnnrefError
 from .model import Network
 
 __all__ = ["backward", "Gradients", "RULES"]
@@ -77,7 +78,9 @@ def check_trace(net, trace):
         raise TypeError(f"net must be a snnref.Network; got {type(net).__name__}.")
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be the result of snnref.forward(net, x); got {type(trace).__name__}.")
-    sizes = (trace.x.shape[2],) + tuple(lt.S.shape[2] for lt in trace.layers)
+    if (getattr(net, "layers", None) is None) != (trace.inputs is None):
+        raise ValueError("trace and network differ in kind (layered vs dense); run forward(net, x) again.")
+    sizes = (int(np.prod(trace.x.shape[2:])),) + tuple(int(np.prod(lt.S.shape[2:])) for lt in trace.layers)
     if sizes != net.sizes:
         raise ValueError(f"trace layer sizes {sizes} do not match the network's {net.sizes}; run forward(net, x) again.")
     if trace.model != net.model:
@@ -137,6 +140,10 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
             raise ValueError(f"rule {rule!r} is an ANTLR-family rule; this network has a TSSL-BP model. Use rule='tsslbp'.")
         if dL_da is not None:
             raise ValueError(f"rule {rule!r} takes dL_dS and/or dL_dt; dL_da is for rule='tsslbp'.")
+    if net.layers is not None and rule != "tsslbp":
+        raise SnnrefError(
+            f"rule {rule!r} is not available for layered (convolutional) networks yet; only 'tsslbp' is. "
+            "For verification, run it on the equivalent dense network snnref.layers.dense_equivalent(net).")
     module, name = RULES[rule]
     fn = getattr(importlib.import_module(module), name)
     grads = fn(net, trace, rule=rule, dL_dS=dL_dS, dL_dt=dL_dt, dL_da=dL_da,

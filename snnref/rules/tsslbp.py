@@ -59,6 +59,7 @@ theta_m, for 1e-8-level comparisons with official runs).
 import numpy as np
 
 from .. import _validate as V
+from .. import layers as _layers
 from .._jit import parallel_kernel, prange
 from ..backward import Gradients
 
@@ -357,8 +358,11 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
     # the kernels' trailing use_intra defaults to True: pass it only for the ablation, so the
     # official path keeps one compiled signature per dtype
     intra_arg = () if opts["tssl_intra"] else (False,)
+    layered = net.layers is not None
     for l in range(L - 1, -1, -1):
         lt = trace.layers[l]
+        if layered:       # spatial traces (T, B, C, H, W): the per-neuron kernels see (T, B, N) views
+            lt = _flat_layer(lt, T, B)
         N = lt.S.shape[2]
         G = np.empty((T, B, N), dtype=dt)
         if fast and opts["tssl_variant"] == "final" and not return_adjoints:
@@ -381,16 +385,35 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
             _tsslbp_rate_switch_kernel(E, lt.u, lt.du, lt.S, theta_m, alpha_s, beta_s, theta, inv_du_max,
                                        rate > opts["warmup_rate"], A, intra, rho, G_tssl, G, *intra_arg)
             extra = {"intra": intra, "rate": rate}
-        a_prev = trace.layer_input(l)                       # a^{l-1}, a^0 = trace.a0
-        n_prev = a_prev.shape[2]
-        # BLAS in the compute dtype (sgemm for float32); reshape/.T are views, the product is
-        # already of dtype dt (astype(copy=False) is a no-op kept for safety)
-        dW[l] = (a_prev.reshape(T * B, n_prev).T @ G.reshape(T * B, N)).astype(dt, copy=False)
+        if layered:
+            # connection step of layered networks (snnref.layers): dW = the connection's weight
+            # gradient with its input, E^{l-1} = M^T G (transposed convolution, pooling adjoint)
+            dW[l] = _layers.weight_grad(net, trace, l, G)
+        else:
+            a_prev = trace.layer_input(l)                       # a^{l-1}, a^0 = trace.a0
+            n_prev = a_prev.shape[2]
+            # BLAS in the compute dtype (sgemm for float32); reshape/.T are views, the product is
+            # already of dtype dt (astype(copy=False) is a no-op kept for safety)
+            dW[l] = (a_prev.reshape(T * B, n_prev).T @ G.reshape(T * B, N)).astype(dt, copy=False)
         if return_adjoints:
             adjoints[l] = {"E": E, "A": A, "rho": rho, "G_tssl": G_tssl, "G": G}
+            if layered:       # spatial shape of the layer, as its trace
+                shape = (T, B) + net.shapes[l + 1]
+                adjoints[l] = {k: v.reshape(shape) for k, v in adjoints[l].items()}
             if "intra" in extra:
                 adjoints[l]["intra"] = extra["intra"]
-        if l > 0:               # E^{l-1} = W^l G^l (dense BLAS; none into the input layer, spec 4.4)
+        if l > 0 and layered:
+            E = _layers.back_project(net, trace, l, G).reshape(T, B, -1)
+        elif l > 0:             # E^{l-1} = W^l G^l (dense BLAS; none into the input layer, spec 4.4)
             E = (G.reshape(T * B, N) @ net.weights[l].T).reshape(T, B, n_prev)   # C-contiguous, dtype dt
     db = [np.zeros_like(b) for b in net.biases]
     return Gradients(dW=dW, db=db, adjoints=adjoints, rule=rule, options=opts)
+
+
+def _flat_layer(lt, T, B):
+    """(T, B, N) views of a layered network's spatial LayerTrace (C-contiguous reshapes, no copies)."""
+    from ..forward import LayerTrace
+
+    def flat(arr):
+        return None if arr is None else arr.reshape(T, B, -1)
+    return LayerTrace(flat(lt.I), flat(lt.V), flat(lt.S), flat(lt.du), flat(lt.a))
