@@ -121,7 +121,14 @@ def load_data(cfg):
 
 
 def _encode(cfg, inputs, rng, dtype):
-    """Network input (T, B, N_0) for a batch of samples (spec 6)."""
+    """Network input (T, B, N_0) for a batch of samples (spec 6); (T, B, C, H, W) for convolutional networks."""
+    x = _encode_flat(cfg, inputs, rng, dtype)
+    if cfg.architecture is not None:
+        x = x.reshape(x.shape[:2] + _input_shape(cfg))
+    return x
+
+
+def _encode_flat(cfg, inputs, rng, dtype):
     from . import encoders
 
     if cfg.dataset == "spike_train_task" or cfg.dataset == "nmnist":
@@ -132,6 +139,11 @@ def _encode(cfg, inputs, rng, dtype):
     if cfg.encoding == "static":
         return encoders.static(inputs, T=cfg.T, mean=cfg.input_mean, std=cfg.input_std, dtype=dtype)
     return encoders.rate(inputs, T=cfg.T, max_rate=cfg.max_rate, rng=rng, dtype=dtype)
+
+
+def _input_shape(cfg):
+    """Per-frame input shape of convolutional networks: (1, 28, 28) images, (2, 34, 34) N-MNIST (polarity, x, y)."""
+    return (2, 34, 34) if cfg.dataset == "nmnist" else (1, 28, 28)
 
 
 def _n_inputs(cfg):
@@ -160,11 +172,44 @@ def build_network(cfg, rng=None):
     from .init import init_biases, init_weights
 
     rng = np.random.default_rng([cfg.seed, 1]) if rng is None else rng
-    sizes = layer_sizes(cfg)
     dtype = np.dtype(cfg.dtype).type
+    if cfg.architecture is not None:
+        return _build_layered(cfg, rng, dtype)
+    sizes = layer_sizes(cfg)
     weights = init_weights(sizes, scheme=cfg.init, rng=rng, std=cfg.init_std, scale=cfg.init_scale, dtype=dtype)
     biases = init_biases(sizes, value=cfg.init_bias if cfg.family == "antlr" else 0.0, dtype=dtype)
     return Network(weights, biases, build_model(cfg), dtype=dtype)
+
+
+def _build_layered(cfg, rng, dtype):
+    """Convolutional network of ``cfg.architecture`` (spec 7.6, A35): conv weights PyTorch's default
+    uniform(+-1/sqrt(C_in k k)), dense weights by ``cfg.init``, all times ``init_scale``; no biases.
+    Weights are drawn layer by layer from ``rng`` in the order of the architecture string."""
+    from . import layers as LY
+    from .init import init_weights
+
+    shape = _input_shape(cfg)
+    built = []
+    for item in LY.parse_architecture(cfg.architecture, shape, _n_outputs(cfg)):
+        kind = item[0]
+        if kind == "conv":
+            _, C, k, stride, pad = item
+            fan_in = shape[0] * k * k
+            w = init_weights([fan_in, C], scheme="torch_linear", rng=rng, scale=cfg.init_scale, dtype=np.float64)[0]
+            layer = LY.Conv2d(np.ascontiguousarray(w.T.reshape(C, shape[0], k, k)), stride=stride, padding=pad)
+        elif kind == "dense":
+            w = init_weights([shape[0], item[1]], scheme=cfg.init, rng=rng, std=cfg.init_std, scale=cfg.init_scale,
+                             dtype=np.float64)[0]
+            layer = LY.Dense(w)
+        elif kind == "pool":
+            layer = LY.SumPool2d(item[1])
+        elif kind == "dropout":
+            layer = LY.Dropout(item[1])
+        else:
+            layer = LY.Flatten()
+        shape = layer._bind(shape, np.float64, f"architecture layer {len(built)} ({kind})").out_shape
+        built.append(layer)
+    return Network(layers=built, model=build_model(cfg), input_shape=_input_shape(cfg), dtype=dtype)
 
 
 def _parameters(net, cfg):
@@ -208,13 +253,16 @@ def _readouts(cfg):
 _PREDICT = {"first": readout.predict_first, "count": readout.predict_count, "psp": readout.predict_psp}
 
 
-def train_step(net, cfg, optimizer, x, targets):
+def train_step(net, cfg, optimizer, x, targets, dropout_rng=None):
     """One forward -> loss -> backward -> post-processing -> optimiser step -> weight clamp.
 
-    Returns ``(loss_result, trace)``.
+    ``dropout_rng``: draws the dropout masks of layered networks (training only). Returns ``(loss_result, trace)``.
     """
-    early = bool(cfg.latency_early_stop and cfg.loss == "latency")
-    trace = forward(net, x, latency_early_stop=early)
+    if net.layers is not None:
+        trace = forward(net, x, dropout_rng=dropout_rng)
+    else:
+        early = bool(cfg.latency_early_stop and cfg.loss == "latency")
+        trace = forward(net, x, latency_early_stop=early)
     res = _loss(cfg, trace, targets)
     grads = backward(net, trace, cfg.rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt, dL_da=res.dL_da,
                      nan_to_zero=cfg.nan_to_zero, grad_clip_value=cfg.grad_clip_value,
@@ -412,6 +460,8 @@ def train(cfg, run_dir, *, resume=False, callback=None):
         seen = 0
         correct = {r: 0 for r in reads}
         total = n * steps
+        # dropout masks of layered networks: their own stream per epoch (a resumed run draws the same)
+        dropout_rng = np.random.default_rng([cfg.seed, 4, epoch])
         for _ in range(steps):
             order = shuffle_rng.permutation(n)
             for start in range(0, n, cfg.batch_size):
@@ -419,7 +469,7 @@ def train(cfg, run_dir, *, resume=False, callback=None):
                 part = train_set.take(idx)
                 x = _encode(cfg, part.inputs, shuffle_rng, dtype)
                 targets = _targets(cfg, part.targets, dtype)
-                res, trace = train_step(net, cfg, optimizer, x, targets)
+                res, trace = train_step(net, cfg, optimizer, x, targets, dropout_rng)
                 b = len(idx)
                 loss_sum += float(res.value) * b
                 seen += b
