@@ -17,25 +17,24 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 
+from .rules import RULES as _RULE_REGISTRY
+from .rules.options import ALL_OPTIONS as _RULE_OPTIONS
+from .rules.options import OPTIONS as _OPTIONS_BY_RULE
+
 __all__ = ["TrainConfig", "ConfigError", "list_presets", "load_preset", "preset_path", "resolve_config",
            "DATASETS", "ENCODINGS", "RULES", "LOSSES", "SELECTIONS"]
 
 DATASETS = ("mnist", "fashion_mnist", "nmnist", "spike_train_task")
 ENCODINGS = ("latency", "static", "rate")
-RULES = ("act_rnn", "act_srm", "act_slayer", "timing", "antlr", "tsslbp")
-ANTLR_RULES = RULES[:-1]
+RULES = tuple(_RULE_REGISTRY)
+ANTLR_RULES = tuple(r for r in RULES if _RULE_REGISTRY[r].family == "antlr")
 ANTLR_LOSSES = ("count", "latency", "spike_train")
 TSSL_LOSSES = ("psp_kernel", "psp_count", "psp_softmax")
 LOSSES = ANTLR_LOSSES + TSSL_LOSSES
 SELECTIONS = ("first", "count", "psp")
-_SURR = ("ste_alpha", "ste_beta")
-#: rule -> config fields passed to snnref.backward as rule options (when not None)
-RULE_OPTION_NAMES = {
-    "act_rnn": _SURR, "act_srm": _SURR, "act_slayer": _SURR,
-    "timing": _SURR + ("vstar_mode", "vstar_floor", "timing_penalty"),
-    "antlr": _SURR + ("vstar_mode", "vstar_floor", "lambda_act", "lambda_tim"),
-    "tsslbp": ("tssl_inv_du_max", "tssl_variant", "tssl_warmup", "tssl_intra"),
-}
+#: rule -> config fields passed to snnref.backward as rule options (when not None): every option of
+#: the rule's entry in the option table snnref.rules.options.OPTIONS
+RULE_OPTION_NAMES = {rule: tuple(table) for rule, table in _OPTIONS_BY_RULE.items()}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 INITS = ("torch_linear", "kaiming_normal", "normal")
 NEURONS = ("antlr", "tsslbp")
@@ -85,13 +84,17 @@ class TrainConfig:
     Rule and rule options (None = the rule's own default)
     ------------------------------------------------------
     rule : act_rnn | act_srm | act_slayer | timing | antlr | tsslbp (spec 3, 4, 11).
+    The other fields of this group are the rule options of the option table
+    snnref.rules.options.OPTIONS (defaults, allowed values and one line each there; listed by
+    ``python -m snnref rules``), checked by that table; a rule uses only its own options:
     ste_alpha, ste_beta : surrogate sigma(v) = ste_alpha exp(-ste_beta |theta - v|) (spec 1.5).
     lambda_act, lambda_tim : ANTLR mixing weights (A9, code: 1, 1).
-    vstar_mode, vstar_floor : V* definition of the timing path (A7: "code", 0.01).
+    vstar_mode, vstar_floor, timing_tau_min, timing_impl : timing path (A7: "code", 0.01; A6: 0; "aux").
     timing_penalty : Timing-rule penalty (A11: 100 in the official Timing presets, else 0).
-    tssl_inv_du_max, tssl_variant : TSSL-BP options (A26: 8; A25: "final").
-    tssl_warmup, tssl_intra : TSSL-BP switches (official: true, true; false = ablations, see
-        snnref.rules.tsslbp and scripts/ablation.py).
+    tssl_inv_du_max, tssl_variant, warmup_rate : TSSL-BP options (A26: 8; A25: "final"; 0.1).
+    tssl_warmup, tssl_intra, tssl_float32_constants : TSSL-BP switches (official: true, true, false;
+        see snnref.rules.tsslbp and scripts/ablation.py).
+    impl : "fast" | "reference" (every rule; the same results).
 
     Loss (spec 5)
     -------------
@@ -167,11 +170,16 @@ class TrainConfig:
     lambda_tim: float = None
     vstar_mode: str = None
     vstar_floor: float = None
+    timing_tau_min: int = None
+    timing_impl: str = None
     timing_penalty: float = None
     tssl_inv_du_max: float = None
     tssl_variant: str = None
     tssl_warmup: bool = None
+    warmup_rate: float = None
     tssl_intra: bool = None
+    tssl_float32_constants: bool = None
+    impl: str = None
     # loss
     loss: str = "latency"
     max_target_spikes: int = 1
@@ -370,15 +378,16 @@ class TrainConfig:
         real("tau_m", lo=1)
         real("tau_s", lo=1)
         choice("rule", RULES)
-        for name in ("ste_alpha", "ste_beta", "vstar_floor", "tssl_inv_du_max"):
-            real(name, lo=0, lo_open=True, allow_none=True)
-        for name in ("lambda_act", "lambda_tim", "timing_penalty"):
-            real(name, lo=0, allow_none=True)
-        choice("vstar_mode", ("code", "appendix"), allow_none=True)
-        choice("tssl_variant", ("final", "global_rate_switch"), allow_none=True)
-        for name in ("tssl_warmup", "tssl_intra"):
-            if getattr(self, name) is not None:
+        for name, option in _RULE_OPTIONS.items():  # rule options: checked by the option table
+            if getattr(self, name) is None:
+                continue
+            if option.kind == "bool":
                 boolean(name)
+                continue
+            try:
+                setattr(self, name, option.check(name, getattr(self, name)))
+            except (TypeError, ValueError) as exc:
+                err(str(exc))
         choice("loss", LOSSES)
         integer("max_target_spikes", lo=0)
         integer("min_target_spikes", lo=0)

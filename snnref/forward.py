@@ -30,14 +30,13 @@ Work: the input projection of spike inputs touches one weight row per input even
 proportional to the number of spikes, not to N_in x T); real-valued TSSL-BP inputs use a dense
 matrix product. Samples of a batch are simulated in parallel (``prange``), deterministically.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
-from . import _validate as V
+from . import _validate as validate
 from ._jit import kernel, parallel_kernel, prange
 from .model import Network
 from .neuron import eps as _eps
+from .trace import LayerTrace, Trace
 
 __all__ = ["forward", "Trace", "LayerTrace", "project"]
 
@@ -139,93 +138,6 @@ def _lif_srm_kernel(X, W, bias, epsk, pow_I, pow_V, geom_V, beta_I, beta_V, beta
                     tlast = t
 
 
-# --------------------------------------------------------------------------------------- results
-@dataclass
-class LayerTrace:
-    """Forward states of one spiking layer, each of shape (T, B, N_l).
-
-    I, V : current and membrane potential, pre-reset. S : spikes in {0, 1} (compute dtype).
-    du, a : TSSL-BP only: membrane update and PSP trace (None for ANTLR models). ``u`` is V.
-    """
-
-    I: np.ndarray
-    V: np.ndarray
-    S: np.ndarray
-    du: np.ndarray = None
-    a: np.ndarray = None
-
-    @property
-    def u(self):
-        """Pre-reset membrane potential (TSSL-BP name); the same array as ``V``."""
-        return self.V
-
-    def _truncate(self, T):
-        def cut(arr):
-            return None if arr is None else np.ascontiguousarray(arr[:T])
-        return LayerTrace(cut(self.I), cut(self.V), cut(self.S), cut(self.du), cut(self.a))
-
-
-@dataclass
-class Trace:
-    """The tape of one forward pass, consumed by every backward rule and loss.
-
-    Attributes
-    ----------
-    layers : list of LayerTrace
-        ``layers[l]`` is spiking layer l+1 (0-based over spiking layers).
-    x : ndarray (T, B, N_0)
-        The network input as simulated (compute dtype).
-    a0 : ndarray (T, B, N_0) or None
-        PSP-filtered input a^0 of TSSL-BP models (spec 2.2); None for ANTLR models.
-    model : NeuronModel
-    form : "rnn" or "srm"
-    T_full : int
-        Number of steps requested; ``T`` (= T_sim) is smaller after a latency early stop.
-    inputs : list of ndarray or None
-        Layered networks only: ``inputs[l]`` is what the weight of spiking layer l sees (the layer
-        below's S or a after the connection's pooling / flatten / dropout), shape (T, B) + its shape.
-    masks : dict or None
-        Layered networks only: dropout masks by layer index (drawn from ``dropout_rng``).
-    """
-
-    layers: list
-    x: np.ndarray
-    a0: np.ndarray
-    model: object
-    form: str
-    T_full: int
-    inputs: list = None
-    masks: dict = None
-
-    @property
-    def T(self):
-        """Number of simulated steps T_sim (the length of every array in the trace)."""
-        return self.x.shape[0]
-
-    @property
-    def B(self):
-        return self.x.shape[1]
-
-    @property
-    def output(self):
-        """The output layer's LayerTrace."""
-        return self.layers[-1]
-
-    @property
-    def dtype(self):
-        return self.x.dtype.type
-
-    def layer_input(self, l):
-        """What spiking layer l (0-based) receives: x for l = 0, else S of layer l-1
-        (for TSSL-BP models the PSP trace a^{l-1}, with a^0 = ``a0``); for layered networks the
-        connection's output (``inputs[l]``)."""
-        if self.inputs is not None:
-            return self.inputs[l]
-        if self.model.psp_output:
-            return self.a0 if l == 0 else self.layers[l - 1].a
-        return self.x if l == 0 else self.layers[l - 1].S
-
-
 # --------------------------------------------------------------------------------------- API
 def project(X, W):
     """Input projection P[t, b, j] = sum_i X[t, b, i] W[i, j], skipping zero inputs.
@@ -252,10 +164,10 @@ def _validate_input(net, x):
     if not isinstance(net, Network):
         raise TypeError(f"net must be a snnref.Network; got {type(net).__name__}.")
     psp = net.model.psp_output
-    x = V.as_float_array(x, "x", dtype=net.dtype, allow_int=True)
-    V.check_time_major(x, "x", net.sizes[0])
+    x = validate.as_float_array(x, "x", dtype=net.dtype, allow_int=True)
+    validate.check_time_major(x, "x", net.sizes[0])
     if not psp:
-        V.check_binary(x, "x")
+        validate.check_binary(x, "x")
     return x
 
 
@@ -270,7 +182,7 @@ def _forward_layered(net, x, form, latency_early_stop, dropout_rng):
         raise ValueError("latency_early_stop is not available for layered networks; truncate the trace of a full run.")
     m = net.model
     dt = net.dtype
-    x = V.as_float_array(x, "x", dtype=dt, allow_int=True)
+    x = validate.as_float_array(x, "x", dtype=dt, allow_int=True)
     want = "(T, B) + input_shape = (T, B" + "".join(f", {n}" for n in net.input_shape) + ")"
     if x.ndim != 2 + len(net.input_shape) or x.shape[2:] != net.input_shape:
         raise ValueError(f"x must have shape {want}; got {x.shape}. Reshape flat inputs with "
@@ -278,7 +190,7 @@ def _forward_layered(net, x, form, latency_early_stop, dropout_rng):
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"x must have at least one time step and one sample; got shape {x.shape}.")
     if not m.psp_output:
-        V.check_binary(x, "x")
+        validate.check_binary(x, "x")
     T, B = x.shape[:2]
     a0 = _psp_filter(x, dt(m.alpha_I), dt(m.beta_I)) if m.psp_output else None
     masks = {}
@@ -350,7 +262,7 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, dropout_rng=None):
     Trace
         ``.layers[l]`` holds I, V, S (and du, a for TSSL-BP) of shape (T_sim, B, N_l).
     """
-    V.check_choice(form, "form", ("rnn", "srm"))
+    validate.check_choice(form, "form", ("rnn", "srm"))
     if not isinstance(latency_early_stop, (bool, np.bool_)):
         raise TypeError(f"latency_early_stop must be True or False; got {latency_early_stop!r}.")
     if isinstance(net, Network) and net.layers is not None:
@@ -359,19 +271,19 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, dropout_rng=None):
         raise ValueError("dropout_rng is for layered networks with Dropout layers; this network is dense.")
     x = _validate_input(net, x)
     m = net.model
-    dt = net.dtype
+    dtype = net.dtype
     T, B, _ = x.shape
-    a0 = _psp_filter(x, dt(m.alpha_I), dt(m.beta_I)) if m.psp_output else None
+    a0 = _psp_filter(x, dtype(m.alpha_I), dtype(m.beta_I)) if m.psp_output else None
     layers = []
     inp = x
     for l, (W, bias) in enumerate(zip(net.weights, net.biases)):
         N = W.shape[1]
-        I = np.empty((T, B, N), dtype=dt)
-        Vm = np.empty((T, B, N), dtype=dt)
-        S = np.empty((T, B, N), dtype=dt)
+        I = np.empty((T, B, N), dtype=dtype)
+        Vm = np.empty((T, B, N), dtype=dtype)
+        S = np.empty((T, B, N), dtype=dtype)
         if m.psp_output:
-            DU = np.empty((T, B, N), dtype=dt)
-            A = np.empty((T, B, N), dtype=dt)
+            DU = np.empty((T, B, N), dtype=dtype)
+            A = np.empty((T, B, N), dtype=dtype)
         else:
             DU = A = None
         if form == "rnn":
@@ -379,7 +291,7 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, dropout_rng=None):
                 P = np.ascontiguousarray((inp.reshape(T * B, -1) @ W).reshape(T, B, N))
             else:
                 P = project(inp, W)
-            empty = np.empty((0, 0, 0), dtype=dt)
+            empty = np.empty((0, 0, 0), dtype=dtype)
             _lif_rnn_kernel(P, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
                             m.reset_current, m.strict_threshold, m.psp_output, I, Vm, S,
                             DU if DU is not None else empty, A if A is not None else empty)

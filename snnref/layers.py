@@ -40,7 +40,8 @@ from . import _validate as V
 from . import conv as _conv
 from .errors import SnnrefError
 
-__all__ = ["Layer", "Conv2d", "Dense", "SumPool2d", "Flatten", "Dropout", "dense_equivalent", "parse_architecture"]
+__all__ = ["Layer", "Conv2d", "Dense", "SumPool2d", "Flatten", "Dropout", "LayeredConnection", "dense_equivalent",
+           "parse_architecture"]
 
 
 def _int(value, name, lo, hint=""):
@@ -195,15 +196,16 @@ class Dense(Layer):
         if spikes:
             return project(X, self.weight)
         T, B, N = X.shape
-        return np.ascontiguousarray((X.reshape(T * B, N) @ self.weight).reshape(T, B, -1))
+        return np.ascontiguousarray((X.reshape(T * B, N) @ self.weight).reshape(T, B, self.out_shape[0]))
 
     def back_project(self, G):
         T, B, N = G.shape
-        return np.ascontiguousarray((G.reshape(T * B, N) @ self.weight.T).reshape(T, B, -1))
+        return np.ascontiguousarray((G.reshape(T * B, N) @ self.weight.T).reshape(T, B, self.in_shape[0]))
 
     def weight_grad(self, X, G):
         T, B = X.shape[:2]
-        return (X.reshape(T * B, -1).T @ G.reshape(T * B, -1)).astype(self.weight.dtype, copy=False)
+        N_in, N_out = self.weight.shape
+        return (X.reshape(T * B, N_in).T @ G.reshape(T * B, N_out)).astype(self.weight.dtype, copy=False)
 
 
 class SumPool2d(Layer):
@@ -335,22 +337,78 @@ def connection_input(net, k, prev, masks=None):
     return prev
 
 
-def back_project(net, trace, k, G):
-    """E of spiking layer k-1 (shape (T, B) + its out shape) from the signal G at layer k's input current.
+class LayeredConnection:
+    """The connection of spiking layer k of a layered network, with the methods every rule driver
+    calls (the interface of :class:`snnref.rules.connections.Dense`; see that module).
 
-    M_k^T G: the weight's adjoint, then the adjoints of pooling / flatten / dropout in reverse order.
+    Arrays are *rows*: one row per (t, b) frame, N columns (flattened channel-major). Every
+    connection acts frame by frame, so a set of rows is just a batch of frames; only dropout needs
+    to know each row's sample (its mask), which is known when the rows are all T B rows in C order
+    (TSSL-BP, reference paths), and refused otherwise.
+
+    back_project(D, beta, D_prev, prev, coef)
+        out[r] = beta M^T D[r] - coef M^T D_prev[prev[r]]  (second term for rows with prev[r] >= 0):
+        the weight's adjoint (transposed convolution, or W D for a dense layer), then the adjoints of
+        the connection's dropout / flatten / pooling layers in reverse order (spec 4.1, 4.4).
+    weight_grad(X, rt, rb, D), weight_grad_blas(X, D)
+        sum over the rows of (connection input)^T D in the weight's shape (float64 / compute dtype):
+        :mod:`snnref.conv` Eq. (3) for a convolution.
+    bias_grad(D)
+        per-neuron sums, then per channel for a convolution (one bias per output channel).
     """
-    conn_pre, wi = net.connections[k]
-    E = net.layers[wi].back_project(G.reshape(G.shape[:2] + net.layers[wi].out_shape))
-    for i in reversed(conn_pre):
-        E = net.layers[i].adjoint(E, trace.masks.get(i) if trace.masks else None)
-    return np.ascontiguousarray(E)
+
+    def __init__(self, net, k, trace=None):
+        self.pre, wi = net.connections[k]
+        self.layers = net.layers
+        self.layer = net.layers[wi]
+        self.in_shape = net.shapes[k]                 # shape of the layer below (or the input)
+        self.n_in = int(np.prod(self.in_shape))
+        self.masks = {} if trace is None or not trace.masks else trace.masks
+        self.T, self.B = (None, None) if trace is None else (trace.T, trace.B)
+
+    def _frames(self, D):
+        return D.reshape((1, D.shape[0]) + self.layer.out_shape)
+
+    def _mask_rows(self, i, R):
+        mask = self.masks[i]
+        if R != self.T * self.B:
+            raise SnnrefError("dropout masks are per sample: this rule's fast path works on a subset of the "
+                              "time steps; use impl='reference' for networks trained with dropout.")
+        return np.tile(mask, (self.T,) + (1,) * (mask.ndim - 1))[None]      # row r = t B + b -> mask[b]
+
+    def _adjoint(self, D):
+        E = self.layer.back_project(self._frames(np.ascontiguousarray(D)))
+        for i in reversed(self.pre):
+            lay = self.layers[i]
+            E = lay.adjoint(E, self._mask_rows(i, D.shape[0])[0] if i in self.masks else None)
+        return np.ascontiguousarray(E).reshape(D.shape[0], self.n_in)
+
+    def back_project(self, D, beta=1.0, D_prev=None, prev=None, coef=0.0, exact=True):
+        out = self._adjoint(D)
+        if beta != 1.0:
+            out *= beta
+        if D_prev is not None and D_prev.shape[0] > 0:
+            has = prev >= 0
+            out[has] -= coef * self._adjoint(D_prev)[prev[has]]
+        return out
+
+    def weight_grad(self, X, rt, rb, D):
+        Xr = np.ascontiguousarray(X[rt, rb])                                   # (R,) + input shape
+        return self.layer.weight_grad(Xr[None], self._frames(np.ascontiguousarray(D))).astype(np.float64)
+
+    def weight_grad_blas(self, X, D):
+        return self.layer.weight_grad(X, D.reshape(D.shape[:2] + self.layer.out_shape))
+
+    def bias_grad(self, D):
+        per_neuron = np.sum(D, axis=0, dtype=np.float64)
+        if isinstance(self.layer, Conv2d):
+            return per_neuron.reshape(self.layer.out_shape[0], -1).sum(axis=1)
+        return per_neuron
 
 
-def weight_grad(net, trace, k, G):
-    """dW of spiking layer k in its weight's shape: the weight gradient of connection k with its input."""
-    wl = net.layers[net.connections[k][1]]
-    return wl.weight_grad(trace.layer_input(k), G.reshape(G.shape[:2] + wl.out_shape))
+def layered_connections(net, trace=None):
+    """:class:`LayeredConnection` of every spiking layer of the layered ``net`` (masks from ``trace``)."""
+    return [LayeredConnection(net, k, trace) for k in range(len(net.connections))]
 
 
 def dense_equivalent(net):

@@ -1,7 +1,9 @@
 r"""Kernel functions of the neuron model: PSP kernel eps, its slope eps_star, surrogates.
 
-All formulas are from ``ALGORITHMS.md`` (the spec) sections 1.3-1.5 and 4.3. These are plain
-numpy functions (cheap, O(T)); compiled kernels receive the arrays they produce.
+All formulas are from ``ALGORITHMS.md`` (the spec) sections 1.3-1.5 and 4.3. The kernel functions
+are plain numpy functions (cheap, O(T)); compiled kernels receive the arrays they produce. The
+surrogate and the warm-up slope are the compiled per-step helpers of :mod:`snnref.rules.steps`
+applied element-wise (one definition of each formula).
 
 PSP kernel (spec 1.2, Eq. 5)::
 
@@ -67,18 +69,27 @@ def unscaled_kernel_max(alpha_I, alpha_V, T):
     return float(_eps_unscaled(int(T), float(alpha_I), float(alpha_V)).max())
 
 
+def _map(kernel_name, x, *args):
+    """Apply the compiled array form ``kernel_name`` of :mod:`snnref.rules.steps` to ``x`` (float64,
+    any shape; a 0-d input gives a numpy scalar)."""
+    from .rules import steps  # imported here: snnref.rules imports the model, which imports this module
+    x = np.asarray(x, dtype=np.float64)
+    flat = np.ascontiguousarray(x).ravel()
+    out = np.empty_like(flat)
+    getattr(steps, kernel_name)(flat, *(float(a) for a in args), out)
+    return out.reshape(x.shape)[()]
+
+
 def sigma(v, theta=1.0, ste_alpha=1.0, ste_beta=3.0):
-    """Surrogate derivative sigma(v) = ste_alpha * exp(-ste_beta * |v - theta|) (spec 1.5)."""
-    v = np.asarray(v, dtype=np.float64)
-    return ste_alpha * np.exp(-ste_beta * np.abs(v - theta))
+    """Surrogate derivative sigma(v) = ste_alpha * exp(-ste_beta * |v - theta|) (spec 1.5); the
+    formula of every ANTLR-family kernel (:func:`snnref.rules.steps.surrogate`), element-wise."""
+    return _map("surrogate_array", v, theta, ste_alpha, ste_beta)
 
 
 def tssl_warmup_surrogate(u, theta=1.0):
-    """TSSL-BP warm-up slope f(u) = e^c / ((1 + e^c)^2 * 0.2), c = clamp((theta - u)/0.2, -8, 8) (spec 4.3).
+    """TSSL-BP warm-up slope f(u) = e^c / ((1 + e^c)^2 * 0.2), c = clamp((theta - u)/0.2, -8, 8) (spec 4.3);
+    the formula of the TSSL-BP kernels (:func:`snnref.rules.steps.warmup_slope`), element-wise.
 
     The derivative of the logistic 1/(1 + exp(-(u - theta)/0.2)) with the exponent clamped; f(theta) = 1.25.
     """
-    u = np.asarray(u, dtype=np.float64)
-    c = np.clip((theta - u) / 0.2, -8.0, 8.0)
-    ec = np.exp(c)
-    return ec / ((1.0 + ec) ** 2 * 0.2)
+    return _map("warmup_slope_array", u, theta)

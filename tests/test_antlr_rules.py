@@ -536,8 +536,10 @@ def test_deterministic_and_parallel_equals_serial(rule):
 
 
 def test_layer_outer_order_is_bit_identical(rng):
-    """Spec 3.7 order (t outer) and the layer-outer order used for timing_tau_min=-1 agree exactly
-    when timing_tau_min=0 (both are topological orders of the same recurrences)."""
+    """Spec 3.7 order (t outer, l inner) and the layer-outer order of the rule drivers agree exactly
+    for timing_tau_min=0 (both are topological orders of the same recurrences): a t-outer driver
+    written here with the same per-step helpers gives the reference's adjoints bit for bit."""
+    from snnref.rules import steps
     T, B = 12, 2
     m = NeuronModel.antlr(0.9, 0.8, T=T)
     net = Network([rng.normal(0.3, 1.5, (4, 5)), rng.normal(0.3, 1.5, (5, 4)), rng.normal(0.3, 1.5, (4, 3))],
@@ -545,21 +547,45 @@ def test_layer_outer_order_is_bit_identical(rng):
     tr = forward(net, (rng.random((T, B, 4)) < 0.4).astype(float))
     dS = rng.normal(size=(T, B, 3))
     dt = rng.normal(size=(T, B, 3)) * tr.output.S
-    outs = []
-    for layer_outer in (False, True):
-        arrs = [np.zeros((T, B, 12)) for _ in range(8)]
-        Vp = np.ascontiguousarray(np.concatenate([lt.V for lt in tr.layers], axis=2))
-        Ip = np.ascontiguousarray(np.concatenate([lt.I for lt in tr.layers], axis=2))
-        Sp = np.ascontiguousarray(np.concatenate([lt.S for lt in tr.layers], axis=2))
-        Wf = np.concatenate([w.ravel() for w in net.weights])
-        R._antlr_family_kernel(Vp, Ip, Sp, dS, dt, Wf, np.array([0, 20, 40]), np.array([0, 5, 9]),
-                               np.array([5, 4, 3]), 4, layer_outer, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V,
-                               m.theta, 1.0, 3.0, 1.0, 1.0, True, 0.01, False, 0.0, False, np.zeros(1),
-                               np.zeros(1), *arrs)
-        outs.append(arrs)
-    assert any(np.any(a != 0) for a in outs[0])
-    for a, b in zip(*outs):
-        np.testing.assert_array_equal(a, b)
+    names = ("dS", "dV", "dV_dep", "dI", "dT", "Tprop", "E1", "E2")
+    sizes = net.sizes[1:]
+    L = len(sizes)
+    A = [{k: np.zeros((T, B, N)) for k in names} for N in sizes]
+    aI, aV, bI, bV = m.alpha_I, m.alpha_V, m.beta_I, m.beta_V
+    for b in range(B):
+        for t in range(T - 1, -1, -1):
+            for l in range(L - 1, -1, -1):
+                a, lt = A[l], tr.layers[l]
+                for i in range(sizes[l]):
+                    if l == L - 1:
+                        a["dS"][t, b, i], a["Tprop"][t, b, i] = dS[t, b, i], dt[t, b, i]
+                        continue
+                    W, up = net.weights[l + 1], A[l + 1]
+                    for key, src in (("dS", "dI"), ("Tprop", "E2")):
+                        acc = 0.0
+                        for j in range(W.shape[1]):
+                            acc += W[i, j] * up[src][t, b, j]
+                        a[key][t, b, i] = bI * acc
+                for j in range(sizes[l]):
+                    def nxt(k):
+                        return a[k][t + 1, b, j] if t + 1 < T else 0.0
+                    v, s = lt.V[t, b, j], lt.S[t, b, j]
+                    dv = 1.0 * (steps.surrogate(v, m.theta, 1.0, 3.0) * a["dS"][t, b, j])
+                    dT = 0.0
+                    if s == 1.0:
+                        dT = a["Tprop"][t, b, j]
+                        dv = dv + 1.0 * steps.timing_injection(dT, t, v, lt.V[max(t - 1, 0), b, j],
+                                                               lt.S[max(t - 1, 0), b, j], True, 0.01)
+                    dvdep, di = steps.core_step(dv, s, nxt("dV_dep"), nxt("dI"), aI, aV, bV)
+                    e1, e2 = steps.aux_traces_step(dv, nxt("dV"), nxt("E1"), nxt("E2"), s == 1.0 or t + 1 == T,
+                                                   aI, aV, bV)
+                    for k, val in (("dT", dT), ("dV", dv), ("dV_dep", dvdep), ("dI", di), ("E1", e1), ("E2", e2)):
+                        a[k][t, b, j] = val
+    ref = backward(net, tr, "antlr", dS, dt, impl="reference", return_adjoints=True)
+    assert any(np.any(A[0][k] != 0) for k in names)
+    for l in range(L):
+        for k in names:
+            np.testing.assert_array_equal(ref.adjoints[l][k], A[l][k], err_msg=f"layer {l} {k}")
 
 
 # ------------------------------------------------------------------------------------ errors

@@ -133,8 +133,7 @@ def test_rule_options_only_those_of_the_rule():
     switched = cfg.replace(rule="antlr", ste_alpha=1.0)
     assert "timing_penalty" not in switched.rule_options()
     assert switched.rule_options() == {"ste_alpha": 1.0}
-    from snnref.rules.antlr import RULE_OPTIONS
-    from snnref.rules.tsslbp import TSSLBP_OPTIONS
+    from snnref.rules.options import OPTIONS
+    assert set(RULE_OPTION_NAMES) == set(OPTIONS)
     for rule, names in RULE_OPTION_NAMES.items():
-        allowed = TSSLBP_OPTIONS if rule == "tsslbp" else RULE_OPTIONS[rule]
-        assert set(names) <= set(allowed), rule
+        assert set(names) == set(OPTIONS[rule]), rule

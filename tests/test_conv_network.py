@@ -120,6 +120,65 @@ def test_antlr_conv_forward_equals_toeplitz_net(d):
             np.testing.assert_array_equal(_flat(getattr(lt, name)), getattr(ltd, name), err_msg=name)
 
 
+ANTLR_RULES = ("act_rnn", "act_srm", "act_slayer", "timing", "antlr")
+
+
+@given(conv_nets(), st.sampled_from(ANTLR_RULES), st.sampled_from(["fast", "reference"]), st.sampled_from([0, -1]))
+@settings(max_examples=30)
+def test_antlr_family_conv_gradients_equal_toeplitz(d, rule, impl, tau_min):
+    """Every ANTLR-family rule through conv + pooling == the rule on the independent Toeplitz network,
+    chained to the conv weights (dW) and channels (db) by the linear map W -> M(W)."""
+    model = NeuronModel.antlr(0.9, 0.8, T=5)
+    net, dense, info, x = _build(d, model, pool_weight=1.0, dyadic=False, scale=2.0)
+    rng = np.random.default_rng(d["seed"])
+    biases = [rng.normal(0, 0.3, d["C1"]), rng.normal(0, 0.3, d["C2"]), rng.normal(0, 0.3, d["n_out"])]
+    layers = [Conv2d(info["W1"], stride=d["s1"], padding=d["pad1"], bias=biases[0]), SumPool2d(d["pool"], weight=1.0),
+              Conv2d(info["W2"], bias=biases[1]), Flatten(), Dense(dense.weights[2], bias=biases[2])]
+    net = Network(layers=layers, model=model, input_shape=info["in0"])
+    dense = Network(dense.weights, [np.repeat(biases[0], np.prod(info["sh1"][1:])),
+                                    np.repeat(biases[1], int(np.prod(dense.weights[1].shape[1])) // d["C2"]),
+                                    biases[2]], model=model)
+    tr, trd = forward(net, x), forward(dense, _flat(x))
+    np.testing.assert_array_equal(_flat(tr.layers[1].S), trd.layers[1].S)
+    dL_dS = rng.standard_normal(trd.output.S.shape)
+    dL_dt = rng.standard_normal(trd.output.S.shape) * trd.output.S
+    kw = dict(dL_dS=dL_dS) if rule.startswith("act") else dict(dL_dt=dL_dt) if rule == "timing" else dict(
+        dL_dS=dL_dS, dL_dt=dL_dt)
+    if rule in ("timing", "antlr"):
+        kw["timing_tau_min"] = tau_min
+    g = backward(net, tr, rule, impl=impl, return_adjoints=True, **kw)
+    gd = backward(dense, trd, rule, impl=impl, return_adjoints=True, **kw)
+    want = _conv_grads_from_dense(d, info, gd.dW)
+    for l in range(3):
+        np.testing.assert_allclose(g.dW[l], want[l], rtol=1e-9, atol=1e-9, err_msg=f"{rule} dW[{l}]")
+    np.testing.assert_allclose(g.db[0], gd.db[0].reshape(d["C1"], -1).sum(axis=1), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(g.db[1], gd.db[1].reshape(d["C2"], -1).sum(axis=1), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(g.db[2], gd.db[2], rtol=1e-9, atol=1e-9)
+    for l in range(3):
+        assert g.adjoints[l]["dI"].shape == (d["T"], d["B"]) + net.shapes[l + 1]
+        np.testing.assert_allclose(_flat(g.adjoints[l]["dI"]), gd.adjoints[l]["dI"], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("rule", ANTLR_RULES)
+def test_antlr_family_conv_gradients_are_not_trivial(rule):
+    """The Toeplitz identity above is checked on cases where every layer spikes and every gradient is non-zero."""
+    d = dict(C0=1, H=8, W=8, C1=2, k1=3, pad1=1, s1=1, pool=2, C2=3, k2=3, n_out=3, T=5, B=2, seed=4)
+    model = NeuronModel.antlr(0.9, 0.8, T=5)
+    net, dense, info, x = _build(d, model, pool_weight=1.0, dyadic=False, scale=2.0)
+    tr, trd = forward(net, x), forward(dense, _flat(x))
+    assert all(lt.S.sum() > 0 for lt in tr.layers)
+    rng = np.random.default_rng(0)
+    dL_dS = rng.standard_normal(trd.output.S.shape)
+    dL_dt = rng.standard_normal(trd.output.S.shape) * trd.output.S
+    kw = dict(dL_dS=dL_dS) if rule.startswith("act") else dict(dL_dt=dL_dt) if rule == "timing" else dict(
+        dL_dS=dL_dS, dL_dt=dL_dt)
+    g, gd = backward(net, tr, rule, **kw), backward(dense, trd, rule, **kw)
+    want = _conv_grads_from_dense(d, info, gd.dW)
+    for l in range(3):
+        assert np.abs(g.dW[l]).max() > 1e-6, (rule, l)
+        np.testing.assert_allclose(g.dW[l], want[l], rtol=1e-9, atol=1e-9)
+
+
 def test_naive_oracle_small_conv_net():
     """Layered TSSL-BP net vs the literal transcriptions of the official forward/backward loops
     (tests/naive_tsslbp.py) run on the independent Toeplitz matrices; tau_m 5, tau_s 3, pool 1.1."""
@@ -265,8 +324,10 @@ def test_input_and_rule_errors():
         forward(net, np.ones((3, 1, 4)))
     anet = Network(layers=[Flatten(), Dense(np.ones((4, 2)))], model=NeuronModel.antlr(T=3), input_shape=(1, 2, 2))
     tr = forward(anet, np.ones((3, 1, 1, 2, 2)))
-    with pytest.raises(SnnrefError, match="not available for layered"):
-        backward(anet, tr, "act_rnn", dL_dS=np.zeros((3, 1, 2)))
+    with pytest.raises(SnnrefError, match="timing_penalty is defined for dense layers only"):
+        backward(anet, tr, "timing", dL_dt=np.ones((3, 1, 2)), timing_penalty=1.0)
+    g = backward(anet, tr, "act_rnn", dL_dS=np.zeros((3, 1, 2)))             # no active rows: zeros
+    assert not g.dW[0].any()
     dense = dense_equivalent(net)
     with pytest.raises(ValueError, match="differ in kind"):
         backward(dense, forward(net, np.ones((3, 1, 1, 2, 2))), "tsslbp", dL_da=np.zeros((3, 1, 2)))

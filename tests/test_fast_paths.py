@@ -30,6 +30,7 @@ from snnref.backward import backward
 from snnref.forward import LayerTrace, Trace, forward
 from snnref.model import Network, NeuronModel
 from snnref.rules import antlr as R
+from snnref.rules import connections, fast_antlr
 
 RULES = ("act_rnn", "act_srm", "act_slayer", "timing", "antlr")
 RTOL64 = 1e-12  # BLAS back-projection: reordered float64 sums (see module docstring)
@@ -181,7 +182,7 @@ def test_blas_back_projection(dtype, rtol, data, rule):
     net, trace, dS, dt = data.draw(problems(min_layers=2, dtype=dtype), label="problem")
     opt = options(data.draw, rule)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(R, "BLAS_MIN_NEURONS", 0)
+        mp.setattr(connections, "BLAS_MIN_NEURONS", 0)
         f, r = run_both(net, trace, rule, dS, dt, opt)
     compare(f, r, net, rtol)
     L = net.n_layers
@@ -372,5 +373,6 @@ def test_non_contiguous_trace_and_signatures(rng):
         np.testing.assert_array_equal(got.db[l], ref.db[l])
     if numba.config.DISABLE_JIT:
         return
-    for k in (R._fast_layer_kernel, R._fast_weight_grad_kernel, R._fast_backproject_kernel, R._fast_colsum_kernel):
+    for k in (fast_antlr._fast_layer_kernel, connections._weight_grad_kernel, connections._backproject_kernel,
+              connections._colsum_kernel):
         assert len(k.signatures) <= 2, (k, k.signatures)

@@ -12,4 +12,5 @@ A module is imported only to build the parser, so keep heavy imports inside ``ru
 
 #: sub-command modules of this package, in the order ``snnref --help`` lists them
 COMMANDS = (
+    "rules",
 )

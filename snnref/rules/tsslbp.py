@@ -55,130 +55,73 @@ Variant ``tssl_variant="global_rate_switch"`` (Sep 2020 code, spec 4.5, A25) is 
 (ablation: drop the intra-neuron term, asked for by a reviewer of the paper) and
 ``tssl_float32_constants=True`` (the official backward's float32 storage of threshold, tau_s and
 theta_m, for 1e-8-level comparisons with official runs).
+
+Layout: per layer (top first) the layer kernel (:func:`tsslbp_final_layer`, its fast twin
+:func:`snnref.rules.fast_tsslbp.tsslbp_final_fast_layer` for ``impl="fast"``, or
+:func:`tsslbp_rate_switch_layer`) on E, the gradient arriving at the layer's PSP trace; then the
+connection step (:mod:`snnref.rules.connections`): dW^l = sum a^{l-1}[t]^T G^l[t] and
+E^{l-1} = G^l W^{l T} for the layer below, both as BLAS products in the compute dtype.
 """
 import numpy as np
 
-from .. import _validate as V
-from .. import layers as _layers
 from .._jit import parallel_kernel, prange
-from ..backward import Gradients
+from .connections import connections_of, rows
+from .fast_tsslbp import _tsslbp_final_fast_kernel, tsslbp_final_fast_layer  # noqa: F401 (former name kept)
+from .options import OPTIONS
+from .steps import psp_adjoint_step, tssl_rho, tssl_step, warmup_slope
 
-__all__ = ["tsslbp_backward", "TSSLBP_OPTIONS"]
+__all__ = ["tsslbp_backward", "tsslbp_final_layer", "tsslbp_rate_switch_layer", "tsslbp_final_fast_layer",
+           "TSSLBP_OPTIONS"]
 
-#: option name -> default (spec 11). ``None`` for tssl_inv_du_max = the variant's official clamp.
-TSSLBP_OPTIONS = {
-    "tssl_variant": "final",
-    "tssl_inv_du_max": None,
-    "tssl_warmup": True,
-    "warmup_rate": 0.1,
-    "tssl_intra": True,
-    "tssl_float32_constants": False,
-    "impl": "fast",
-}
-_VARIANTS = ("final", "global_rate_switch")
-_IMPLS = ("fast", "reference")
-_INV_DU_MAX_DEFAULT = {"final": 8.0, "global_rate_switch": 10.0}
-#: logistic slope scale of the warm-up surrogate and clamp of its exponent (spec 4.3)
-_WARMUP_SCALE = 0.2
-_WARMUP_CLAMP = 8.0
+#: option name -> default (a view of snnref.rules.options.OPTIONS["tsslbp"])
+TSSLBP_OPTIONS = {name: o.default for name, o in OPTIONS["tsslbp"].items()}
 
 
-# --------------------------------------------------------------------------------------- kernels
+# --------------------------------------------------------------------------------------- layer kernels
 @parallel_kernel
-def _tsslbp_final_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du_max, warm_th,
-                         use_warmup, A, rho, G_tssl, G, use_intra=True):
-    """Kernel of :func:`tsslbp_backward` (variant "final"): fills A, rho, G_tssl, G of one layer."""
+def tsslbp_final_layer(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du_max, warm_th,
+                       use_warmup, A, rho, G_tssl, G, use_intra=True):
+    """TSSL-BP, variant "final", one layer (spec 4.1-4.3): for every sample and neuron, t = T-1..0
+    (A[T] = G_tssl[T] = 0)::
+
+        A[t]      = E[t]/tau_s + (1 - 1/tau_s) A[t+1]                             (P-S5)
+        rho[t]    = clamp(1/du[t], 0, inv_du_max) at a spike, else 0
+        G_tssl[t] = rho (A[t] + theta_m u[t] G_tssl[t+1])  at a spike            (P1: inter + intra)
+                  = (1 - theta_m) G_tssl[t+1]              otherwise              (leak)
+        G[t]      = f(u[t]) A[t] if a[t] < warm_th else G_tssl[t]                 (P2, warm-up)
+
+    (beta_s = 1/tau_s, alpha_s = 1 - beta_s; ``use_intra=False`` drops the intra term). The warm-up
+    replacement never feeds back into (P1). Fills A, rho, G_tssl, G."""
     T, B, N = E.shape
     for b in prange(B):
         for j in range(N):
             A_next = 0.0    # A[t+1]
             g_next = 0.0    # G_tssl[t+1]  (the official loop's running variable "theta")
             for t in range(T - 1, -1, -1):
-                A_t = beta_s * E[t, b, j] + alpha_s * A_next                          # (P-S5)
-                if s[t, b, j] != 0.0:
-                    inv = 1.0 / du[t, b, j]   # du > 0 at a spike; 1/+0 = inf -> clamped
-                    rho_t = min(max(inv, 0.0), inv_du_max)
-                    if use_intra:
-                        g_t = rho_t * (A_t + theta_m * u[t, b, j] * g_next)           # inter + intra
-                    else:
-                        g_t = rho_t * A_t                                             # inter only (ablation)
-                else:
-                    rho_t = 0.0
-                    g_t = (1.0 - theta_m) * g_next                                    # leak
+                A_t = psp_adjoint_step(E[t, b, j], A_next, alpha_s, beta_s)                  # (P-S5)
+                spike = s[t, b, j] != 0.0
+                rho_t = tssl_rho(du[t, b, j], inv_du_max) if spike else 0.0
+                g_t = tssl_step(spike, rho_t, A_t, u[t, b, j], g_next, theta_m, use_intra)    # (P1)
                 A[t, b, j] = A_t
                 rho[t, b, j] = rho_t
                 G_tssl[t, b, j] = g_t
-                if use_warmup and a[t, b, j] < warm_th:                               # (P2), strict
-                    c = min(max((theta - u[t, b, j]) / 0.2, -8.0), 8.0)
-                    ec = np.exp(c)
-                    G[t, b, j] = ec / ((1.0 + ec) * (1.0 + ec) * 0.2) * A_t
+                if use_warmup and a[t, b, j] < warm_th:                                     # (P2), strict
+                    G[t, b, j] = warmup_slope(u[t, b, j], theta) * A_t
                 else:
                     G[t, b, j] = g_t
                 A_next = A_t
                 g_next = g_t                  # the override never feeds back
 
 
-@parallel_kernel
-def _tsslbp_final_fast_kernel(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv_du_max, warm_th,
-                              use_warmup, store_all, A, rho, G_tssl, G, use_intra=True):
-    """Fast kernel of :func:`tsslbp_backward` (variant "final", ``impl="fast"``).
-
-    The same per-element arithmetic as :func:`_tsslbp_final_kernel` in the same order (so the
-    results are bit-identical), with three changes that do not touch any rounding:
-
-    - loop order b (prange) > t (reverse) > j: the innermost loop walks contiguous memory; the
-      per-neuron running values A[t+1], G_tssl[t+1] live in float64 work rows (as the scalars of
-      the reference kernel);
-    - A, rho, G_tssl are stored only when ``store_all`` (``return_adjoints=True``); otherwise
-      they may be empty arrays;
-    - the warm-up factor f(u) is evaluated once per call for the two clamped exponents c = +8 and
-      c = -8 (same expression, hence the same bits) and exp is called only for |c| < 8.
-    """
-    T, B, N = E.shape
-    ec_hi = np.exp(8.0)
-    f_hi = ec_hi / ((1.0 + ec_hi) * (1.0 + ec_hi) * 0.2)      # f at c = +8 (u <= theta - 1.6)
-    ec_lo = np.exp(-8.0)
-    f_lo = ec_lo / ((1.0 + ec_lo) * (1.0 + ec_lo) * 0.2)      # f at c = -8 (u >= theta + 1.6)
-    for b in prange(B):
-        A_next = np.zeros(N)      # A[t+1] per neuron (float64, like the reference's scalars)
-        g_next = np.zeros(N)      # G_tssl[t+1]
-        for t in range(T - 1, -1, -1):
-            for j in range(N):
-                A_t = beta_s * E[t, b, j] + alpha_s * A_next[j]                     # (P-S5)
-                if s[t, b, j] != 0.0:
-                    inv = 1.0 / du[t, b, j]
-                    rho_t = min(max(inv, 0.0), inv_du_max)
-                    if use_intra:
-                        g_t = rho_t * (A_t + theta_m * u[t, b, j] * g_next[j])      # inter + intra
-                    else:
-                        g_t = rho_t * A_t                                           # inter only (ablation)
-                else:
-                    rho_t = 0.0
-                    g_t = (1.0 - theta_m) * g_next[j]                               # leak
-                if store_all:
-                    A[t, b, j] = A_t
-                    rho[t, b, j] = rho_t
-                    G_tssl[t, b, j] = g_t
-                if use_warmup and a[t, b, j] < warm_th:                             # (P2), strict
-                    c = (theta - u[t, b, j]) / 0.2
-                    if c >= 8.0:
-                        f = f_hi
-                    elif c <= -8.0:
-                        f = f_lo
-                    else:
-                        ec = np.exp(min(max(c, -8.0), 8.0))
-                        f = ec / ((1.0 + ec) * (1.0 + ec) * 0.2)
-                    G[t, b, j] = f * A_t
-                else:
-                    G[t, b, j] = g_t
-                A_next[j] = A_t
-                g_next[j] = g_t
+#: former name
+_tsslbp_final_kernel = tsslbp_final_layer
 
 
 @parallel_kernel
-def _tsslbp_rate_switch_kernel(E, u, du, s, theta_m, alpha_s, beta_s, theta, inv_du_max, use_tssl,
-                               A, intra, rho, G_tssl, G, use_intra=True):
-    """Kernel of :func:`tsslbp_backward` (variant "global_rate_switch"): fills A, intra, rho, G_tssl, G."""
+def tsslbp_rate_switch_layer(E, u, du, s, theta_m, alpha_s, beta_s, theta, inv_du_max, use_tssl,
+                             A, intra, rho, G_tssl, G, use_intra=True):
+    """TSSL-BP, variant "global_rate_switch" (Sep 2020 code, spec 4.5), one layer: fills A, intra,
+    rho, G_tssl, G (the recurrences at :func:`tsslbp_backward`)."""
     T, B, N = E.shape
     for b in prange(B):
         for j in range(N):
@@ -186,10 +129,10 @@ def _tsslbp_rate_switch_kernel(E, u, du, s, theta_m, alpha_s, beta_s, theta, inv
             Q_next = 0.0        # intra[t+1]
             decayed_E = 0.0     # (1 - theta_m)^(k - 1 - t) E[k], k = next spike after t (0 if none)
             for t in range(T - 1, -1, -1):
-                A_t = beta_s * E[t, b, j] + alpha_s * A_next
+                A_t = psp_adjoint_step(E[t, b, j], A_next, alpha_s, beta_s)
                 # reset-history weight of the pair (t, next spike k): theta_m u[t] (1-theta_m)^(k-1-t) E[k]
                 c_t = theta_m * u[t, b, j] * decayed_E if (use_intra and s[t, b, j] != 0.0) else 0.0
-                Q_t = beta_s * c_t + alpha_s * Q_next
+                Q_t = psp_adjoint_step(c_t, Q_next, alpha_s, beta_s)
                 if s[t, b, j] != 0.0:
                     rho_t = min(max(1.0 / du[t, b, j], -inv_du_max), inv_du_max)
                 else:
@@ -202,9 +145,7 @@ def _tsslbp_rate_switch_kernel(E, u, du, s, theta_m, alpha_s, beta_s, theta, inv
                 if use_tssl:
                     G[t, b, j] = g_t
                 else:
-                    c = min(max((theta - u[t, b, j]) / 0.2, -8.0), 8.0)
-                    ec = np.exp(c)
-                    G[t, b, j] = ec / ((1.0 + ec) * (1.0 + ec) * 0.2) * (A_t + Q_t)
+                    G[t, b, j] = warmup_slope(u[t, b, j], theta) * (A_t + Q_t)
                 # update the decayed next-spike error for step t-1
                 if s[t, b, j] != 0.0:
                     decayed_E = E[t, b, j]
@@ -214,30 +155,71 @@ def _tsslbp_rate_switch_kernel(E, u, du, s, theta_m, alpha_s, beta_s, theta, inv
                 Q_next = Q_t
 
 
-# --------------------------------------------------------------------------------------- API
-def _resolve_options(options):
-    V.check_options(options, TSSLBP_OPTIONS, "rule 'tsslbp'")
-    opts = dict(TSSLBP_OPTIONS)
-    opts.update(options)
-    variant = opts["tssl_variant"]
-    if not isinstance(variant, str) or variant not in _VARIANTS:
-        raise ValueError(f"tssl_variant must be one of {list(_VARIANTS)}; got {variant!r}.")
-    if opts["tssl_inv_du_max"] is None:
-        opts["tssl_inv_du_max"] = _INV_DU_MAX_DEFAULT[variant]
-    opts["tssl_inv_du_max"] = V.check_scalar(
-        opts["tssl_inv_du_max"], "tssl_inv_du_max", lo=0.0, lo_open=True,
-        hint="It bounds 1/du at spike steps (official: 8 in the final code, 10 in Sep 2020).")
-    opts["warmup_rate"] = V.check_scalar(
-        opts["warmup_rate"], "warmup_rate", lo=0.0, hi=1.0,
-        hint="It is the layer firing rate (spikes per neuron and step) above which the Sep 2020 code uses TSSL.")
-    for name in ("tssl_warmup", "tssl_intra", "tssl_float32_constants"):
-        if not isinstance(opts[name], (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False; got {opts[name]!r}.")
-        opts[name] = bool(opts[name])
-    V.check_choice(opts["impl"], "impl", _IMPLS)
-    return opts
+# --------------------------------------------------------------------------------------- driver
+def gradients(net, trace, dL_dS, dL_dt, dL_da, return_adjoints, opt):
+    """Registry entry of ``tsslbp`` (inputs validated, options resolved): for l = L..1 the layer
+    kernel on E (= dL_da for the output layer), then the connection step (dW^l, and E^{l-1})."""
+    m = net.model
+    dtype = net.dtype
+    tau_s, tau_m = float(m.tau_s), float(m.tau_m)
+    theta_m = 1.0 / tau_m
+    # the kernel eps_s of A (official glv.syn_a, built from the config's Python float) is exact
+    alpha_s, beta_s = 1.0 - 1.0 / tau_s, 1.0 / tau_s
+    theta = float(m.theta)
+    tau_s_c = tau_s                       # tau_s as the backward reads it back (warm-up switch)
+    if opt["tssl_float32_constants"]:    # official torch.tensor([threshold, tau_s, theta_m]).item()
+        theta, tau_s_c, theta_m = (float(np.float32(v)) for v in (theta, tau_s, theta_m))
+    # the switch compares the stored trace with 1/(4 tau_s) rounded to the compute dtype
+    warm_th = float(dtype(1.0 / (4.0 * tau_s_c)))
+    inv_du_max = float(opt["tssl_inv_du_max"])
+    L = net.n_layers
+    T, B = trace.T, trace.B
+    dW = [None] * L
+    adjoints = [None] * L if return_adjoints else None
+    fast = opt["impl"] == "fast"
+    E = np.ascontiguousarray(dL_da, dtype=dtype)        # no copy: the checks already cast it
+    empty = np.empty((0, 0, 0), dtype=dtype)
+    # the kernels' trailing use_intra defaults to True: pass it only for the ablation, so the
+    # official path keeps one compiled signature per dtype
+    intra_arg = () if opt["tssl_intra"] else (False,)
+    for l, conn in reversed(list(enumerate(connections_of(net, trace)))):
+        lt = trace.layers[l].flat()
+        N = lt.S.shape[2]
+        G = np.empty((T, B, N), dtype=dtype)
+        if fast and opt["tssl_variant"] == "final" and not return_adjoints:
+            A = rho = G_tssl = empty                       # not stored (kernel's store_all=False)
+        else:
+            A = np.empty_like(G)
+            rho = np.empty_like(G)
+            G_tssl = np.empty_like(G)
+        extra = {}
+        if opt["tssl_variant"] == "final" and fast:
+            tsslbp_final_fast_layer(E, lt.u, lt.du, lt.S, lt.a, theta_m, alpha_s, beta_s, theta, inv_du_max,
+                                    warm_th, opt["tssl_warmup"], bool(return_adjoints), A, rho, G_tssl, G,
+                                    *intra_arg)
+        elif opt["tssl_variant"] == "final":
+            tsslbp_final_layer(E, lt.u, lt.du, lt.S, lt.a, theta_m, alpha_s, beta_s, theta, inv_du_max,
+                               warm_th, opt["tssl_warmup"], A, rho, G_tssl, G, *intra_arg)
+        else:
+            rate = float(np.sum(lt.S, dtype=np.float64)) / float(B * N * T)
+            intra = np.empty_like(A)
+            tsslbp_rate_switch_layer(E, lt.u, lt.du, lt.S, theta_m, alpha_s, beta_s, theta, inv_du_max,
+                                     rate > opt["warmup_rate"], A, intra, rho, G_tssl, G, *intra_arg)
+            extra = {"intra": intra, "rate": rate}
+        # the connection step: dW^l = sum a^{l-1}[t]^T G^l[t] (a^0 = trace.a0), BLAS in the compute
+        # dtype (sgemm for float32; astype(copy=False) is a no-op kept for safety)
+        dW[l] = conn.weight_grad_blas(trace.layer_input(l), G).astype(dtype, copy=False)
+        if return_adjoints:
+            adjoints[l] = {"E": E, "A": A, "rho": rho, "G_tssl": G_tssl, "G": G}
+            if "intra" in extra:
+                adjoints[l]["intra"] = extra["intra"]
+        if l > 0:  # E^{l-1} = W^l G^l (BLAS; none into the input layer, spec 4.4), C-contiguous, of the compute dtype
+            E = conn.back_project(rows(G), exact=False).reshape(T, B, conn.n_in)
+    db = [np.zeros_like(b) for b in net.biases]
+    return dW, db, adjoints
 
 
+# --------------------------------------------------------------------------------------- public wrapper
 def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=None,
                     return_adjoints=False, **options):
     r"""TSSL-BP gradient estimate (spec 4; Zhang & Li, NeurIPS 2020), normally via ``snnref.backward``.
@@ -330,90 +312,7 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
     ------
     TypeError for unknown options or non-boolean switches; ValueError for bad option values.
     """
-    opts = _resolve_options(options)
-    if dL_da is None:
-        raise ValueError("rule 'tsslbp' needs dL_da (e.g. snnref.losses.psp_kernel(...).dL_da).")
-    if dL_dS is not None or dL_dt is not None:
-        raise ValueError("rule 'tsslbp' takes dL_da only; dL_dS / dL_dt belong to the ANTLR-family rules.")
-    m = net.model
-    dt = net.dtype
-    tau_s, tau_m = float(m.tau_s), float(m.tau_m)
-    theta_m = 1.0 / tau_m
-    # the kernel eps_s of A (official glv.syn_a, built from the config's Python float) is exact
-    alpha_s, beta_s = 1.0 - 1.0 / tau_s, 1.0 / tau_s
-    theta = float(m.theta)
-    tau_s_c = tau_s                       # tau_s as the backward reads it back (warm-up switch)
-    if opts["tssl_float32_constants"]:    # official torch.tensor([threshold, tau_s, theta_m]).item()
-        theta, tau_s_c, theta_m = (float(np.float32(v)) for v in (theta, tau_s, theta_m))
-    # the switch compares the stored trace with 1/(4 tau_s) rounded to the compute dtype
-    warm_th = float(dt(1.0 / (4.0 * tau_s_c)))
-    inv_du_max = float(opts["tssl_inv_du_max"])
-    L = net.n_layers
-    T, B = trace.T, trace.B
-    dW = [None] * L
-    adjoints = [None] * L if return_adjoints else None
-    fast = opts["impl"] == "fast"
-    E = np.ascontiguousarray(dL_da, dtype=dt)        # no copy: backward() already cast it
-    empty = np.empty((0, 0, 0), dtype=dt)
-    # the kernels' trailing use_intra defaults to True: pass it only for the ablation, so the
-    # official path keeps one compiled signature per dtype
-    intra_arg = () if opts["tssl_intra"] else (False,)
-    layered = net.layers is not None
-    for l in range(L - 1, -1, -1):
-        lt = trace.layers[l]
-        if layered:       # spatial traces (T, B, C, H, W): the per-neuron kernels see (T, B, N) views
-            lt = _flat_layer(lt, T, B)
-        N = lt.S.shape[2]
-        G = np.empty((T, B, N), dtype=dt)
-        if fast and opts["tssl_variant"] == "final" and not return_adjoints:
-            A = rho = G_tssl = empty                       # not stored (kernel's store_all=False)
-        else:
-            A = np.empty_like(G)
-            rho = np.empty_like(G)
-            G_tssl = np.empty_like(G)
-        extra = {}
-        if opts["tssl_variant"] == "final" and fast:
-            _tsslbp_final_fast_kernel(E, lt.u, lt.du, lt.S, lt.a, theta_m, alpha_s, beta_s, theta, inv_du_max,
-                                      warm_th, opts["tssl_warmup"], bool(return_adjoints), A, rho, G_tssl, G,
-                                      *intra_arg)
-        elif opts["tssl_variant"] == "final":
-            _tsslbp_final_kernel(E, lt.u, lt.du, lt.S, lt.a, theta_m, alpha_s, beta_s, theta, inv_du_max,
-                                 warm_th, opts["tssl_warmup"], A, rho, G_tssl, G, *intra_arg)
-        else:
-            rate = float(np.sum(lt.S, dtype=np.float64)) / float(B * N * T)
-            intra = np.empty_like(A)
-            _tsslbp_rate_switch_kernel(E, lt.u, lt.du, lt.S, theta_m, alpha_s, beta_s, theta, inv_du_max,
-                                       rate > opts["warmup_rate"], A, intra, rho, G_tssl, G, *intra_arg)
-            extra = {"intra": intra, "rate": rate}
-        if layered:
-            # connection step of layered networks (snnref.layers): dW = the connection's weight
-            # gradient with its input, E^{l-1} = M^T G (transposed convolution, pooling adjoint)
-            dW[l] = _layers.weight_grad(net, trace, l, G)
-        else:
-            a_prev = trace.layer_input(l)                       # a^{l-1}, a^0 = trace.a0
-            n_prev = a_prev.shape[2]
-            # BLAS in the compute dtype (sgemm for float32); reshape/.T are views, the product is
-            # already of dtype dt (astype(copy=False) is a no-op kept for safety)
-            dW[l] = (a_prev.reshape(T * B, n_prev).T @ G.reshape(T * B, N)).astype(dt, copy=False)
-        if return_adjoints:
-            adjoints[l] = {"E": E, "A": A, "rho": rho, "G_tssl": G_tssl, "G": G}
-            if layered:       # spatial shape of the layer, as its trace
-                shape = (T, B) + net.shapes[l + 1]
-                adjoints[l] = {k: v.reshape(shape) for k, v in adjoints[l].items()}
-            if "intra" in extra:
-                adjoints[l]["intra"] = extra["intra"]
-        if l > 0 and layered:
-            E = _layers.back_project(net, trace, l, G).reshape(T, B, -1)
-        elif l > 0:             # E^{l-1} = W^l G^l (dense BLAS; none into the input layer, spec 4.4)
-            E = (G.reshape(T * B, N) @ net.weights[l].T).reshape(T, B, n_prev)   # C-contiguous, dtype dt
-    db = [np.zeros_like(b) for b in net.biases]
-    return Gradients(dW=dW, db=db, adjoints=adjoints, rule=rule, options=opts)
-
-
-def _flat_layer(lt, T, B):
-    """(T, B, N) views of a layered network's spatial LayerTrace (C-contiguous reshapes, no copies)."""
-    from ..forward import LayerTrace
-
-    def flat(arr):
-        return None if arr is None else arr.reshape(T, B, -1)
-    return LayerTrace(flat(lt.I), flat(lt.V), flat(lt.S), flat(lt.du), flat(lt.a))
+    if rule != "tsslbp":
+        raise ValueError(f"tsslbp_backward computes rule 'tsslbp'; got rule={rule!r}. Use snnref.backward for other rules.")
+    from . import run  # the registry imports this module: look it up at call time
+    return run(net, trace, "tsslbp", dL_dS=dL_dS, dL_dt=dL_dt, dL_da=dL_da, return_adjoints=return_adjoints, **options)
