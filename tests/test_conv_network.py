@@ -334,3 +334,16 @@ def test_input_and_rule_errors():
     dense = dense_equivalent(net)
     with pytest.raises(ValueError, match="differ in kind"):
         backward(dense, forward(net, np.ones((3, 1, 1, 2, 2))), "tsslbp", dL_da=np.zeros((3, 1, 2)))
+
+
+def test_copy_owns_its_weights_and_optimiser_updates_layers():
+    net = Network(layers=[Conv2d(np.ones((2, 1, 3, 3))), SumPool2d(2), Flatten(), Dense(np.ones((8, 2)))], model=M,
+                  input_shape=(1, 6, 6))
+    twin = net.copy()
+    twin.weights[0][...] = 5.0
+    assert net.weights[0].max() == 1.0 and twin.layers[0].weight.max() == 5.0
+    assert twin.weights[0] is twin.layers[0].weight and twin.sizes == net.sizes
+    net.weights[1] += 1.0                                  # in-place updates reach the layer the forward uses
+    assert net.layers[3].weight.max() == 2.0
+    with pytest.raises(SnnrefError, match="layered network"):
+        dense_equivalent(Network([np.ones((2, 2))], model=M))
