@@ -112,11 +112,12 @@ def test_tsslbp_conv_net_equals_toeplitz_net(d):
 
 @given(conv_nets())
 @settings(max_examples=15)
+@example(dict(C0=1, H=4, W=4, C1=1, k1=1, pad1=0, s1=1, pool=2, C2=1, k2=2, n_out=1, T=1, B=1, seed=3))
 def test_antlr_conv_forward_equals_toeplitz_net(d):
-    """Spike inputs, arbitrary real weights: event-driven conv == dense event kernel bit for bit
-    (pool weight 1: pooled spike counts are exact)."""
+    """Spike inputs: event-driven conv == dense event kernel bit for bit. Dyadic weights: a pooled
+    count c adds c * w where the dense net adds w c times, equal only when exact (found by hypothesis)."""
     model = NeuronModel.antlr(0.9, 0.8, T=5)
-    net, dense, _, x = _build(d, model, pool_weight=1.0, dyadic=False, scale=2.0)
+    net, dense, _, x = _build(d, model, pool_weight=1.0, dyadic=True, scale=2.0)
     tr, trd = forward(net, x), forward(dense, _flat(x))
     for lt, ltd in zip(tr.layers, trd.layers):
         for name in ("I", "V", "S"):
@@ -132,7 +133,7 @@ def test_antlr_family_conv_gradients_equal_toeplitz(d, rule, impl, tau_min):
     """Every ANTLR-family rule through conv + pooling == the rule on the independent Toeplitz network,
     chained to the conv weights (dW) and channels (db) by the linear map W -> M(W)."""
     model = NeuronModel.antlr(0.9, 0.8, T=5)
-    net, dense, info, x = _build(d, model, pool_weight=1.0, dyadic=False, scale=2.0)
+    net, dense, info, x = _build(d, model, pool_weight=1.0, dyadic=True, scale=2.0)
     rng = np.random.default_rng(d["seed"])
     biases = [rng.normal(0, 0.3, d["C1"]), rng.normal(0, 0.3, d["C2"]), rng.normal(0, 0.3, d["n_out"])]
     layers = [Conv2d(info["W1"], stride=d["s1"], padding=d["pad1"], bias=biases[0]), SumPool2d(d["pool"], weight=1.0),
@@ -167,7 +168,7 @@ def test_antlr_family_conv_gradients_are_not_trivial(rule):
     """The Toeplitz identity above is checked on cases where every layer spikes and every gradient is non-zero."""
     d = dict(C0=1, H=8, W=8, C1=2, k1=3, pad1=1, s1=1, pool=2, C2=3, k2=3, n_out=3, T=5, B=2, seed=4)
     model = NeuronModel.antlr(0.9, 0.8, T=5)
-    net, dense, info, x = _build(d, model, pool_weight=1.0, dyadic=False, scale=2.0)
+    net, dense, info, x = _build(d, model, pool_weight=1.0, dyadic=True, scale=1.0)
     tr, trd = forward(net, x), forward(dense, _flat(x))
     assert all(lt.S.sum() > 0 for lt in tr.layers)
     rng = np.random.default_rng(0)
@@ -178,8 +179,8 @@ def test_antlr_family_conv_gradients_are_not_trivial(rule):
     g, gd = backward(net, tr, rule, **kw), backward(dense, trd, rule, **kw)
     want = _conv_grads_from_dense(d, info, gd.dW)
     for l in range(3):
-        assert np.abs(g.dW[l]).max() > 1e-6, (rule, l)
-        np.testing.assert_allclose(g.dW[l], want[l], rtol=1e-9, atol=1e-9)
+        assert np.abs(g.dW[l]).max() > 1e-4, (rule, l)
+        np.testing.assert_allclose(g.dW[l], want[l], rtol=1e-9, atol=1e-12)
 
 
 def test_naive_oracle_small_conv_net():
