@@ -154,13 +154,13 @@ def test_antlr_family_conv_gradients_equal_toeplitz(d, rule, impl, tau_min):
     gd = backward(dense, trd, rule, impl=impl, return_adjoints=True, **kw)
     want = _conv_grads_from_dense(d, info, gd.dW)
     for l in range(3):
-        np.testing.assert_allclose(g.dW[l], want[l], rtol=1e-9, atol=1e-9, err_msg=f"{rule} dW[{l}]")
-    np.testing.assert_allclose(g.db[0], gd.db[0].reshape(d["C1"], -1).sum(axis=1), rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(g.db[1], gd.db[1].reshape(d["C2"], -1).sum(axis=1), rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(g.db[2], gd.db[2], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(g.dW[l], want[l], rtol=1e-9, atol=1e-12, err_msg=f"{rule} dW[{l}]")
+    np.testing.assert_allclose(g.db[0], gd.db[0].reshape(d["C1"], -1).sum(axis=1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g.db[1], gd.db[1].reshape(d["C2"], -1).sum(axis=1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g.db[2], gd.db[2], rtol=1e-9, atol=1e-12)
     for l in range(3):
         assert g.adjoints[l]["dI"].shape == (d["T"], d["B"]) + net.shapes[l + 1]
-        np.testing.assert_allclose(_flat(g.adjoints[l]["dI"]), gd.adjoints[l]["dI"], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(_flat(g.adjoints[l]["dI"]), gd.adjoints[l]["dI"], rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("rule", ANTLR_RULES)
