@@ -348,3 +348,15 @@ def test_copy_owns_its_weights_and_optimiser_updates_layers():
     assert net.layers[3].weight.max() == 2.0
     with pytest.raises(SnnrefError, match="layered network"):
         dense_equivalent(Network([np.ones((2, 2))], model=M))
+
+
+def test_public_names_after_import_snnref():
+    import snnref
+
+    net = snnref.Network(layers=[snnref.layers.Conv2d(np.full((2, 1, 3, 3), 0.3)), snnref.layers.SumPool2d(2),
+                                 snnref.layers.Flatten(), snnref.layers.Dense(np.ones((8, 3)))],
+                         model=snnref.NeuronModel.tsslbp(), input_shape=(1, 6, 6))
+    tr = snnref.forward(net, np.ones((5, 2, 1, 6, 6)))
+    assert tr.layers[0].S.shape == (5, 2, 2, 4, 4)
+    g = snnref.backward(net, tr, "tsslbp", dL_da=np.ones((5, 2, 3)))
+    assert [w.shape for w in g.dW] == [(2, 1, 3, 3), (8, 3)]
