@@ -360,3 +360,26 @@ def test_public_names_after_import_snnref():
     assert tr.layers[0].S.shape == (5, 2, 2, 4, 4)
     g = snnref.backward(net, tr, "tsslbp", dL_da=np.ones((5, 2, 3)))
     assert [w.shape for w in g.dW] == [(2, 1, 3, 3), (8, 3)]
+
+
+def test_dropout_with_antlr_rules():
+    """Masks need every row's sample: the reference path (all rows) uses them, the fast path with a
+    subset of steps refuses them with a clear error."""
+    rng = np.random.default_rng(2)
+    model = NeuronModel.antlr(0.9, 0.8, T=6)
+    W1 = rng.integers(-4, 12, (2, 1, 3, 3)) / 4.0
+    W2 = rng.integers(-4, 12, (2 * 4 * 4, 2)) / 4.0
+    net = Network(layers=[Conv2d(W1), Dropout(0.5), Flatten(), Dense(W2)], model=model, input_shape=(1, 6, 6))
+    x = (rng.random((6, 1, 1, 6, 6)) < 0.5).astype(float)
+    tr = forward(net, x, dropout_rng=np.random.default_rng(1))
+    dL_dS = np.zeros((6, 1, 2))
+    dL_dS[:3] = rng.standard_normal((3, 1, 2))
+    with pytest.raises(SnnrefError, match="impl='reference'"):
+        backward(net, tr, "act_srm", dL_dS=dL_dS)
+    g = backward(net, tr, "act_srm", dL_dS=dL_dS, impl="reference")
+    D = np.diag(np.broadcast_to(tr.masks[1][0], (2, 4, 4)).reshape(-1))
+    dense = Network([conv_matrix(W1, 1, 0, (1, 6, 6))[0], D @ W2], [np.zeros(32), np.zeros(2)], model=model)
+    gd = backward(dense, forward(dense, _flat(x)), "act_srm", dL_dS=dL_dS, impl="reference")
+    np.testing.assert_allclose(g.dW[0], conv_weight_from_dense_grad(gd.dW[0], W1.shape, 1, 0, (1, 6, 6)),
+                               rtol=1e-9, atol=1e-12)
+    assert np.abs(g.dW[0]).max() > 0
