@@ -24,11 +24,12 @@ linear, so it equals a dense matrix M (the "Toeplitz" matrix of a convolution co
 pooling / flatten matrices): :func:`dense_equivalent` builds the dense ``Network`` with these
 matrices, and the tests prove that both networks give the same traces and gradients.
 
-Backward (used by the rule drivers): for a signal G at the spiking layer's input current,
-``back_project`` returns M^T G (E of the layer below, spec 4.1: through a pooling layer the gradient
+Backward: every rule driver calls the connection step of :mod:`snnref.rules.connections`, which for
+layered networks is :class:`LayeredConnection`: for a signal G at the spiking layer's input current,
+its ``back_project`` returns M^T G (E of the layer below, spec 4.1: through a pooling layer the gradient
 is multiplied by its weight and spread over its window; through dropout the same mask and
-scale) and ``weight_grad`` returns sum_{t,b} (connection input)^T G in the weight's shape
-(spec 4.4).
+scale) and its ``weight_grad`` returns sum_{t,b} (connection input)^T G in the weight's shape
+(spec 4.4), so no rule file knows about convolutions.
 
 Where the dropout mask is drawn: in :func:`snnref.forward` when it is given a
 ``dropout_rng`` (a ``numpy.random.Generator``); the masks are stored in ``trace.masks`` and
