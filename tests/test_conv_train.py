@@ -10,7 +10,7 @@ import pytest
 from snnref.config import ConfigError, TrainConfig, load_preset
 from snnref.errors import SnnrefError
 from snnref.layers import Conv2d, Dense, Flatten, SumPool2d, parse_architecture
-from snnref.train import build_network, train
+from snnref.train import build_network, evaluate_run, train
 from test_nmnist import _make_tree
 
 TINY_CNN = dict(name="tiny-cnn", dataset="mnist", encoding="static", T=5, hidden=[], architecture="4C5-P2-6C5-P2-16",
@@ -72,6 +72,9 @@ def test_tiny_cnn_run_and_resume(tmp_path):
     train(TrainConfig.from_dict(dict(TINY_CNN, epochs=1)), str(tmp_path / "b"))
     m2 = train(cfg, str(tmp_path / "b"), resume=True)
     assert m2["epochs"][-1]["test_loss"] == m["epochs"][-1]["test_loss"]
+    # the saved last checkpoint evaluates to the last epoch's test metrics
+    ev = evaluate_run(str(tmp_path / "a"), checkpoint="last")
+    assert ev["loss"] == pytest.approx(m["epochs"][-1]["test_loss"], rel=1e-12)
 
 
 def test_tiny_cnn_learns(tmp_path):
