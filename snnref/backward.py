@@ -55,6 +55,26 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
     Returns
     -------
     Gradients
+        ``dW[l]`` (N_{l-1}, N_l), ``db[l]`` (N_l,) in the network dtype (ANTLR family: accumulated in
+        float64; TSSL-BP: db = zeros). With ``return_adjoints`` one dict per spiking layer of arrays
+        (T_sim, B, N_l). ANTLR family (spec 3; the same in both implementations):
+
+        - ``dS``: activation signal arriving at the layer: ``dL_dS`` (output layer, zeros if None) or
+          (C5) from the layer above. Not computed (zeros) in hidden layers by ``timing``.
+        - ``dV``: the injected voltage gradient dV[t] (3.2 / (T2) / 3.5); for ``act_rnn`` the total
+          derivative of (R2).
+        - ``dV_dep``: the (C1) accumulation (for ``act_rnn`` identical to ``dV``).
+        - ``dI``: (C2) (for ``act_rnn`` (R3)).
+        - ``dT``: spike-time gradient of the layer, non-zero only at its spikes: ``dL_dt`` masked by
+          S^L = 1 (output) or (T1) (hidden). Zeros for the activation rules.
+        - ``Tprop`` (timing, antlr): the spike-time gradient arriving at the layer before masking:
+          (T3) from the layer above (at every step), or ``dL_dt`` as given for the output layer.
+        - ``E1``, ``E2`` (timing, antlr): the auxiliary traces of spec 3.4 (the explicit sums
+          -sum_n vstar[n] dV[t+n] and -(1/beta_I) sum_n eps_star[n] dV[t+n] when
+          ``timing_impl="explicit"``).
+
+        TSSL-BP (spec 4): "E" (dL/da), "A", "rho", "G_tssl", "G" (= dL/dx after the warm-up), and
+        "intra" for ``tssl_variant="global_rate_switch"`` (see :func:`snnref.rules.tsslbp.tsslbp_backward`).
     """
     return _rules.run(net, trace, rule, dL_dS, dL_dt, dL_da, return_adjoints=return_adjoints,
                       nan_to_zero=nan_to_zero, grad_clip_value=grad_clip_value, grad_clip_norm=grad_clip_norm,

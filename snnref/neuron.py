@@ -2,7 +2,7 @@ r"""Kernel functions of the neuron model: PSP kernel eps, its slope eps_star, su
 
 All formulas are from ``ALGORITHMS.md`` (the spec) sections 1.3-1.5 and 4.3. The kernel functions
 are plain numpy functions (cheap, O(T)); compiled kernels receive the arrays they produce. The
-surrogate and the warm-up slope are the compiled per-step helpers of :mod:`snnref.rules.steps`
+surrogate and the warm-up slope are the compiled per-step functions of :mod:`snnref.rules.steps`
 applied element-wise (one definition of each formula).
 
 PSP kernel (spec 1.2, Eq. 5)::

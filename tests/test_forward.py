@@ -1,4 +1,4 @@
-"""Forward model: compiled kernels vs the plain oracles of tests/naive_forward.py and the exact
+"""Forward model: compiled kernels vs the plain oracles of tests/oracles/forward.py and the exact
 identities of spec 10.1 (P-F1, P-F2), latency early stop, input dtypes, float32, determinism."""
 import numba
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-import naive_forward as naive
+from oracles import forward as naive
 from conftest import all_threads
 from strategies import Case, antlr_models, cases
 from snnref import Network, NeuronModel, forward

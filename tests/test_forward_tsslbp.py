@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import naive_forward as naive
+from oracles import forward as naive
 from strategies import cases, network_for, spike_raster, tsslbp_models
 from snnref import Network, NeuronModel, forward
 

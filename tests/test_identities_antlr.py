@@ -18,9 +18,10 @@ import snnref
 from snnref import companion
 from snnref.losses import antlr as LA
 
-FD_RTOL = 1e-6
-FD_ATOL = 1e-9
-H = 1e-6
+from strategies import random_network
+from tolerances import CHAIN, FD_ATOL, FD_RTOL, FD_SCALAR, FD_SCALAR_ABS, ORACLE, TANGENT, ULPS
+
+H = 1e-6  # finite-difference step
 
 seeds = st.integers(0, 2**32 - 1)
 decays = st.sampled_from([0.0, 0.5, 0.8, 0.95, 1.0])
@@ -31,10 +32,8 @@ def make_net(rng, sizes, T, alpha_I, alpha_V, beta_auto=True):
         m = snnref.NeuronModel.antlr(alpha_I, alpha_V, T=T)
     else:
         m = snnref.NeuronModel(alpha_I=alpha_I, alpha_V=alpha_V, beta_I=0.7, beta_V=0.6, beta_bias=0.4)
-    ws = [rng.normal(0.4, 1.0, (sizes[i], sizes[i + 1])) * (1.5 / np.sqrt(sizes[i])) * 2
-          for i in range(len(sizes) - 1)]
-    bs = [rng.normal(0.05, 0.3, n) for n in sizes[1:]]
-    return snnref.Network(ws, bs, m)
+    return random_network(rng, sizes, m, w_loc=0.4, w_std=1.0, w_factors=(lambda n_in: 1.5 / np.sqrt(n_in), 2),
+                          bias=(0.05, 0.3, 1.0))
 
 
 def check_directional(grads, fun, net, rng, h=H):
@@ -51,7 +50,7 @@ def test_smooth_spike_derivative_is_sigma():
     for a, b in ((1.0, 3.0), (0.5, 1.5)):
         g = companion.smooth_spike(v, 1.0, a, b)
         fd = (companion.smooth_spike(v + 1e-6, 1.0, a, b) - companion.smooth_spike(v - 1e-6, 1.0, a, b)) / 2e-6
-        np.testing.assert_allclose(fd, snnref.neuron.sigma(v, 1.0, a, b), rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(fd, snnref.neuron.sigma(v, 1.0, a, b), rtol=FD_SCALAR, atol=FD_SCALAR_ABS)
         assert np.all(np.diff(g) > 0) and g.min() > 0 and g.max() < 2 * a / b
     assert companion.smooth_spike(1.0, 1.0, 1.0, 3.0) == pytest.approx(1 / 3)
 
@@ -71,9 +70,9 @@ def test_relaxed_forward_recurrence_by_hand():
     S1 = g(V1)
     I2 = 0.5 * (1 - S1) * I1 + 0.8
     V2 = 0.25 * (1 - S1) * V1 + 2 * I2 + 0.1
-    np.testing.assert_allclose(tr.output.I[:, 0, 0], [I0, I1, I2], rtol=1e-15)
-    np.testing.assert_allclose(tr.output.V[:, 0, 0], [V0, V1, V2], rtol=1e-15)
-    np.testing.assert_allclose(tr.output.S[:, 0, 0], [S0, S1, g(V2)], rtol=1e-15)
+    np.testing.assert_allclose(tr.output.I[:, 0, 0], [I0, I1, I2], rtol=ULPS)
+    np.testing.assert_allclose(tr.output.V[:, 0, 0], [V0, V1, V2], rtol=ULPS)
+    np.testing.assert_allclose(tr.output.S[:, 0, 0], [S0, S1, g(V2)], rtol=ULPS)
 
 
 def test_frozen_reset_with_hard_raster_equals_hard_forward(rng):
@@ -83,7 +82,7 @@ def test_frozen_reset_with_hard_raster_equals_hard_forward(rng):
     x = (rng.random((T, 2, 4)) < 0.4).astype(float)
     hard = snnref.forward(net, x)
     fr = companion.frozen_reset_forward(net, x, hard)
-    np.testing.assert_allclose(fr.layers[0].V, hard.layers[0].V, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(fr.layers[0].V, hard.layers[0].V, rtol=CHAIN, atol=CHAIN)
     relaxed = companion.relaxed_forward(net, x)
     same = companion.frozen_reset_forward(net, x, relaxed)
     np.testing.assert_array_equal(same.output.S, relaxed.output.S)
@@ -196,16 +195,16 @@ def test_tangent_model_at_expansion_point(rng):
     for lt, that in zip(tr.layers, times):
         assert lt.S.sum() > 0
         t_idx = np.nonzero(lt.S)[0].astype(float)
-        np.testing.assert_allclose(that[lt.S != 0], t_idx, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(that[lt.S != 0], t_idx, rtol=0, atol=TANGENT)
         assert np.all(np.isnan(that[lt.S == 0]))
-    assert model(net.weights, net.biases) == pytest.approx(loss.value, rel=1e-12)
+    assert model(net.weights, net.biases) == pytest.approx(loss.value, rel=ORACLE)
     # raising every weight makes the first output spikes earlier (that < t_k) in a 1-layer net
     net1 = make_net(rng, (6, 3), T, 0.9, 0.85)
     tr1 = snnref.forward(net1, x)
     m1 = companion.timing_tangent(net1, x, np.zeros(tr1.output.S.shape))
     that1 = m1.spike_times([w + 0.01 for w in net1.weights], net1.biases)[0]
     t1 = np.nonzero(tr1.output.S)[0]
-    assert np.all(that1[tr1.output.S != 0] <= t1 + 1e-12)
+    assert np.all(that1[tr1.output.S != 0] <= t1 + ORACLE)
 
 
 def test_timing_penalty_is_not_in_tangent_model(rng):

@@ -7,13 +7,15 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-import naive_forward as naive
+from oracles import forward as naive
 from strategies import alphas, antlr_models, positive
+from tolerances import (CHAIN, FD_ATOL, FD_RTOL, FEW_OPS, LINEAR_MAP, NEAR_EQUAL_QUOTIENT, ORACLE, ORACLE_DEEP,
+                        QUOTED_5_DIGITS, ULPS, ZERO_ABS)
 from snnref import Network, NeuronModel, forward
 from snnref.model import SPECIAL_CASES
 from snnref.neuron import eps, eps_star, eps_star_minus1, sigma, tssl_warmup_surrogate, unscaled_kernel_max
 
-RTOL = 1e-12
+RTOL = ORACLE
 open_alphas = st.floats(0.01, 0.99)
 
 
@@ -26,7 +28,7 @@ def test_eps_equals_definition_and_recurrence(model, n):
     ref = np.array([naive.eps_by_definition(model, tau) for tau in range(n)])
     np.testing.assert_allclose(e, ref, rtol=RTOL, atol=RTOL * max(1.0, np.abs(ref).max()))
     bb = model.beta_I * model.beta_V
-    assert e[0] == pytest.approx(bb, rel=1e-15)
+    assert e[0] == pytest.approx(bb, rel=ULPS)
     for tau in range(1, n):
         assert e[tau] == pytest.approx(model.alpha_V * e[tau - 1] + bb * model.alpha_I ** tau, rel=RTOL, abs=RTOL)
 
@@ -38,13 +40,13 @@ def test_eps_closed_forms(alpha_I, alpha_V, beta_I, beta_V, n):
     e = eps(m, n) / (beta_I * beta_V)
     tau = np.arange(n)
     if alpha_I == 0.0:
-        np.testing.assert_allclose(e, alpha_V ** tau, rtol=RTOL, atol=1e-300)
+        np.testing.assert_allclose(e, alpha_V ** tau, rtol=RTOL, atol=ZERO_ABS)
     if alpha_I == alpha_V:
-        np.testing.assert_allclose(e, (tau + 1) * alpha_V ** tau, rtol=RTOL, atol=1e-300)
+        np.testing.assert_allclose(e, (tau + 1) * alpha_V ** tau, rtol=RTOL, atol=ZERO_ABS)
     else:
         assume(abs(alpha_V - alpha_I) > 1e-3)  # the difference quotient loses ~1/|aV - aI| of precision
         closed = (alpha_V ** (tau + 1) - alpha_I ** (tau + 1)) / (alpha_V - alpha_I)
-        np.testing.assert_allclose(e, closed, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(e, closed, rtol=LINEAR_MAP, atol=ORACLE)
 
 
 def test_eps_closed_form_hand_values():
@@ -60,11 +62,11 @@ def test_eps_star_definition(model, n):
     assert es.shape == (n,)
     full = [naive.eps_by_definition(model, tau) for tau in range(-1, n + 1)]  # full[k + 1] = eps[k]
     ref = np.array([(full[k + 2] - full[k]) / 2.0 for k in range(n)])
-    np.testing.assert_allclose(es, ref, rtol=1e-11, atol=1e-12 * max(1.0, max(abs(v) for v in full)))
+    np.testing.assert_allclose(es, ref, rtol=ORACLE_DEEP, atol=ORACLE * max(1.0, max(abs(v) for v in full)))
     # the last entry uses eps[n], the kernel value (not 0)
     assert es[-1] == pytest.approx((naive.eps_by_definition(model, n) - naive.eps_by_definition(model, n - 2)) / 2,
-                                   rel=1e-11, abs=1e-12)
-    assert eps_star_minus1(model) == pytest.approx(model.beta_I * model.beta_V / 2.0, rel=1e-15)
+                                   rel=ORACLE_DEEP, abs=ORACLE)
+    assert eps_star_minus1(model) == pytest.approx(model.beta_I * model.beta_V / 2.0, rel=ULPS)
 
 
 def test_eps_star_last_entry_untruncated():
@@ -80,10 +82,10 @@ def test_beta_auto_peak_is_one(alpha_I, alpha_V, T):
     m = NeuronModel.antlr(alpha_I, alpha_V, T=T)
     assert m.beta_I == 1.0 and m.beta_V == m.beta_bias
     e = eps(m, T)
-    assert e.max() == pytest.approx(1.0, rel=1e-14)
+    assert e.max() == pytest.approx(1.0, rel=FEW_OPS)
     unscaled = [naive.eps_by_definition(NeuronModel(alpha_I=alpha_I, alpha_V=alpha_V), tau) for tau in range(T)]
-    assert m.beta_V == pytest.approx(1.0 / max(unscaled), rel=1e-12)
-    assert unscaled_kernel_max(alpha_I, alpha_V, T) == pytest.approx(max(unscaled), rel=1e-12)
+    assert m.beta_V == pytest.approx(1.0 / max(unscaled), rel=ORACLE)
+    assert unscaled_kernel_max(alpha_I, alpha_V, T) == pytest.approx(max(unscaled), rel=ORACLE)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +100,7 @@ def test_beta_auto_numeric_values_of_spec(alpha, T, e_max, e_tol, argmax, beta, 
     assert abs(unscaled_kernel_max(alpha, alpha, T) - e_max) <= e_tol
     # the peak is attained at the spec's tau (for alpha_I = alpha_V = a, e[tau] = (tau+1) a^tau has a
     # mathematical tie e[18] = e[19] for a = 0.95 and e[98] = e[99] for a = 0.99: both are maxima)
-    assert eps(m, T)[argmax] == pytest.approx(1.0, rel=1e-13)
+    assert eps(m, T)[argmax] == pytest.approx(1.0, rel=CHAIN)
     assert abs(m.beta_V - beta) <= b_tol
     assert abs(m.beta_bias - beta) <= b_tol
 
@@ -114,7 +116,7 @@ def test_single_spike_response_is_eps(model, T):
     tr = forward(Network([[[1.0]]], None, m), x)
     assert not tr.output.S.any()
     np.testing.assert_allclose(tr.output.V[:, 0, 0], e, rtol=RTOL, atol=RTOL * max(1.0, e.max()))
-    np.testing.assert_allclose(tr.output.I[:, 0, 0], m.beta_I * m.alpha_I ** np.arange(T), rtol=RTOL, atol=1e-300)
+    np.testing.assert_allclose(tr.output.I[:, 0, 0], m.beta_I * m.alpha_I ** np.arange(T), rtol=RTOL, atol=ZERO_ABS)
 
 
 # ------------------------------------------------------------------------------ P-K2
@@ -134,8 +136,8 @@ def test_special_cases(aI, aV, beta_I, beta_V, n):
     for name, (kw, kern) in expected.items():
         m = NeuronModel.special_case(name, beta_I=beta_I, beta_V=beta_V, **kw)
         assert m.reset_current and not m.strict_threshold and not m.psp_output
-        rtol = 1e-9 if name != "alpha_synapse" or abs(aV - aI) > 1e-3 else 1e-5
-        np.testing.assert_allclose(eps(m, n), beta_I * beta_V * kern, rtol=rtol, atol=1e-12, err_msg=name)
+        rtol = LINEAR_MAP if name != "alpha_synapse" or abs(aV - aI) > 1e-3 else NEAR_EQUAL_QUOTIENT
+        np.testing.assert_allclose(eps(m, n), beta_I * beta_V * kern, rtol=rtol, atol=ORACLE, err_msg=name)
 
 
 def test_special_case_fixed_alphas():
@@ -150,14 +152,14 @@ def test_special_case_fixed_alphas():
 @given(st.floats(-5, 5), positive(0.1, 3.0), positive(0.1, 3.0), positive(0.1, 5.0))
 def test_sigma_formula(v, theta, a, b):
     """sigma(v) = ste_alpha exp(-ste_beta |v - theta|) (spec 1.5)."""
-    assert float(sigma(v, theta, a, b)) == pytest.approx(a * math.exp(-b * abs(v - theta)), rel=1e-14)
+    assert float(sigma(v, theta, a, b)) == pytest.approx(a * math.exp(-b * abs(v - theta)), rel=FEW_OPS)
     assert float(sigma(theta, theta, a, b)) == a
-    assert float(sigma(theta + 0.3, theta, a, b)) == pytest.approx(float(sigma(theta - 0.3, theta, a, b)), rel=1e-14)
+    assert float(sigma(theta + 0.3, theta, a, b)) == pytest.approx(float(sigma(theta - 0.3, theta, a, b)), rel=FEW_OPS)
 
 
 def test_sigma_defaults_and_arrays():
     v = np.array([[1.0, 1.5], [0.0, 2.0]])
-    np.testing.assert_allclose(sigma(v), np.exp(-3.0 * np.abs(v - 1.0)), rtol=1e-15)
+    np.testing.assert_allclose(sigma(v), np.exp(-3.0 * np.abs(v - 1.0)), rtol=ULPS)
     assert sigma(v).shape == (2, 2)
 
 
@@ -167,9 +169,9 @@ def test_tssl_warmup_surrogate_values():
     assert float(tssl_warmup_surrogate(1.0, 1.0)) == 1.25
     assert float(tssl_warmup_surrogate(0.3, 0.3)) == 1.25
     floor = math.exp(8) / ((1 + math.exp(8)) ** 2 * 0.2)
-    assert floor == pytest.approx(1.6763e-3, rel=1e-4)
+    assert floor == pytest.approx(1.6763e-3, rel=QUOTED_5_DIGITS)
     for u in (2.6, 3.0, 100.0, -0.6, -50.0):
-        assert float(tssl_warmup_surrogate(u, 1.0)) == pytest.approx(floor, rel=1e-12)
+        assert float(tssl_warmup_surrogate(u, 1.0)) == pytest.approx(floor, rel=ORACLE)
     inside = tssl_warmup_surrogate(np.array([1.5, 0.5]), 1.0)
     assert np.all(inside > floor * 1.01)
 
@@ -181,6 +183,6 @@ def test_tssl_warmup_surrogate_is_logistic_slope(d, theta):
     h = 1e-6
     logistic = lambda z: 1.0 / (1.0 + math.exp(-(z - theta) / 0.2))  # noqa: E731
     fd = (logistic(u + h) - logistic(u - h)) / (2 * h)
-    assert float(tssl_warmup_surrogate(u, theta)) == pytest.approx(fd, rel=1e-6, abs=1e-9)
+    assert float(tssl_warmup_surrogate(u, theta)) == pytest.approx(fd, rel=FD_RTOL, abs=FD_ATOL)
     mirrored = float(tssl_warmup_surrogate(theta - d, theta))
-    assert float(tssl_warmup_surrogate(theta + d, theta)) == pytest.approx(mirrored, rel=1e-12)
+    assert float(tssl_warmup_surrogate(theta + d, theta)) == pytest.approx(mirrored, rel=ORACLE)

@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 
 from snnref import backward
 from snnref.companion import tsslbp as vt
-from tssl_cases import FD_ATOL, FD_RTOL, make_case
+from strategies import make_tsslbp_case as make_case
+from tolerances import FD_RTOL, FD_SCALAR_ABS, FD_TSSL_ATOL, LINEAR_MAP
 
 
 def _directional_check(case, warmup, inv_du_max, n_dirs=2, h=1e-6):
@@ -14,7 +15,7 @@ def _directional_check(case, warmup, inv_du_max, n_dirs=2, h=1e-6):
     rng = np.random.default_rng(case.seed)
     W0 = [w.copy() for w in case.net.weights]
     base = vt.tssl_surrogate_loss(case.net, case.trace, case.dL_da, W0, warmup=warmup, tssl_inv_du_max=inv_du_max)
-    assert abs(base) < 1e-9                  # at W0 the tangent trace is the frozen trace
+    assert abs(base) < LINEAR_MAP            # at W0 the tangent trace is the frozen trace
     for _ in range(n_dirs):
         v = [rng.standard_normal(w.shape) for w in W0]
         lp = vt.tssl_surrogate_loss(case.net, case.trace, case.dL_da, [w + h * d for w, d in zip(W0, v)],
@@ -24,7 +25,7 @@ def _directional_check(case, warmup, inv_du_max, n_dirs=2, h=1e-6):
         numeric = (lp - lm) / (2 * h)
         analytic = sum(float(np.vdot(gw, d)) for gw, d in zip(g.dW, v))
         scale = sum(float(np.abs(gw).sum() * np.abs(d).max()) for gw, d in zip(g.dW, v)) + 1.0
-        assert abs(analytic - numeric) <= FD_RTOL * abs(numeric) + FD_ATOL * scale, (analytic, numeric)
+        assert abs(analytic - numeric) <= FD_RTOL * abs(numeric) + FD_TSSL_ATOL * scale, (analytic, numeric)
 
 
 @given(st.integers(0, 10**6), st.sampled_from([5, 10, 20]), st.integers(1, 3),
@@ -55,7 +56,7 @@ def test_silent_layer_is_one_step_logistic_relaxation():
     assert case.trace.output.S.sum() == 0
     g = backward(case.net, case.trace, "tsslbp", dL_da=case.dL_da)
     fd = vt.tssl_surrogate_gradient_fd(case.net, case.trace, case.dL_da, warmup=True)
-    np.testing.assert_allclose(g.dW[0], fd[0], rtol=FD_RTOL, atol=FD_ATOL)
+    np.testing.assert_allclose(g.dW[0], fd[0], rtol=FD_RTOL, atol=FD_TSSL_ATOL)
     assert np.abs(g.dW[0]).max() > 1e-6         # non-trivial gradient
 
 
@@ -66,7 +67,7 @@ def test_full_fd_two_layers_with_spikes():
     g = backward(case.net, case.trace, "tsslbp", dL_da=case.dL_da, tssl_warmup=False)
     fd = vt.tssl_surrogate_gradient_fd(case.net, case.trace, case.dL_da, warmup=False)
     for l in range(2):
-        np.testing.assert_allclose(g.dW[l], fd[l], rtol=FD_RTOL, atol=FD_ATOL, err_msg=f"layer {l}")
+        np.testing.assert_allclose(g.dW[l], fd[l], rtol=FD_RTOL, atol=FD_TSSL_ATOL, err_msg=f"layer {l}")
 
 
 def test_logistic_g_derivative_is_warmup_f():
@@ -74,4 +75,4 @@ def test_logistic_g_derivative_is_warmup_f():
     h = 1e-6
     for u in (-3.0, -0.7, 0.4, 1.0, 1.3, 2.5, 4.0):
         num = (vt.tssl_logistic_g(u + h, 1.0) - vt.tssl_logistic_g(u - h, 1.0)) / (2 * h)
-        assert np.isclose(num, tssl_warmup_surrogate(u, 1.0), rtol=1e-6, atol=1e-10)
+        assert np.isclose(num, tssl_warmup_surrogate(u, 1.0), rtol=FD_RTOL, atol=FD_SCALAR_ABS)

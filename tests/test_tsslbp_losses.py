@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import naive_tsslbp as naive
+from oracles import tsslbp as naive
 from snnref import backward, losses, postprocess
 from snnref.losses.tsslbp import psp_filter_1d, target_pattern
-from tssl_cases import make_case
+from strategies import make_tsslbp_case as make_case
 
 
 def _traces(T_choices=(5, 10, 20)):

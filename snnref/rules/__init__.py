@@ -6,7 +6,7 @@
 ``antlr``            antlr (spec 3.5, Algorithm 3)
 ``tsslbp``           tsslbp (spec 4)
 ``fast_antlr``       ``impl="fast"`` of the ANTLR family; ``fast_tsslbp``: of TSSL-BP
-``steps``            every per-step formula, once (compiled helpers)
+``steps``            every per-step formula, once (compiled step functions)
 ``connections``      the connection step between layers (back-projection, weight gradient)
 ``options``          the option table of every rule
 ==================== ====================================================================

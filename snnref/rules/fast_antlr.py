@@ -1,9 +1,9 @@
 r"""``impl="fast"`` (default) of the ANTLR-family rules: the recurrences of the reference kernels
 (:mod:`snnref.rules.activation`, :mod:`~snnref.rules.timing`, :mod:`~snnref.rules.antlr`) with the
-same arithmetic (the helpers of :mod:`snnref.rules.steps`) and the same summation order,
+same arithmetic (the step functions of :mod:`snnref.rules.steps`) and the same summation order,
 restructured so that no work is spent on terms that are exactly zero. The results are
 bit-identical to the reference (up to the sign of zero), except with upper layers of more than
-``BLAS_MIN_NEURONS`` neurons, whose back-projections use BLAS (item 2); tests/test_fast_paths.py
+``BLAS_MIN_NEURONS`` neurons, whose back-projections use BLAS (item 2); tests/test_fast_antlr.py
 checks both. What is skipped or reordered, and why it is exact:
 
 1. Steps after t_end(b). Let t_end(b) be the last step at which sample b has a non-zero dL_dS or
@@ -87,7 +87,7 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
     Per sample b only the compact rows t = t_end[b] .. 0 (row index rowidx[t, b]); the states at
     t_end[b] + 1 are zero. Neurons are independent within a layer, so the work is split into blocks
     of ``blk`` neurons (one prange iteration each, no shared writes). The arithmetic per neuron and
-    step is the reference kernels' (the same helpers), with the [t+1] states kept in block-local
+    step is the reference kernels' (the same step functions), with the [t+1] states kept in block-local
     carries of the array dtype (the values the reference re-reads from its arrays). Writes dI_c and
     dVdep_c, and dV_c, E2_c, dT_c, E1_c when asked to.
     """

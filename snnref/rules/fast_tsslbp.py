@@ -1,7 +1,6 @@
 """``impl="fast"`` (default) of TSSL-BP, variant "final" (spec 4): the per-neuron recursion of
-:func:`snnref.rules.tsslbp.tsslbp_final_layer` with the same per-element arithmetic (the helpers of
-:mod:`snnref.rules.steps`) in the same order, so the results are bit-identical (tests/test_rule_tsslbp.py
-and tests/test_fast_paths.py check it)."""
+:func:`snnref.rules.tsslbp.tsslbp_final_layer` with the same per-element arithmetic (the step functions of
+:mod:`snnref.rules.steps`) in the same order, so the results are bit-identical (tests/test_fast_tsslbp.py checks it)."""
 import numpy as np
 
 from .._jit import parallel_kernel, prange
@@ -24,7 +23,7 @@ def tsslbp_final_fast_layer(E, u, du, s, a, theta_m, alpha_s, beta_s, theta, inv
     - A, rho, G_tssl are stored only when ``store_all`` (``return_adjoints=True``); otherwise
       they may be empty arrays;
     - the warm-up slope f(u) is evaluated once per call for the two clamped exponents
-      c = +WARMUP_CLAMP and c = -WARMUP_CLAMP (the same helper, hence the same bits) and exp is
+      c = +WARMUP_CLAMP and c = -WARMUP_CLAMP (the same step function, hence the same bits) and exp is
       called only for |c| < WARMUP_CLAMP.
     """
     T, B, N = E.shape

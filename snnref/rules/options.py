@@ -151,8 +151,11 @@ def format_table(rules=None):
 
 def format_markdown(rules=None):
     """The option table as Markdown (one row per rule option)."""
+    def cell(text):
+        return text.replace("|", "\\|")
+
     lines = ["| rule | option | default | allowed | meaning |", "|---|---|---|---|---|"]
     for rule in (rules or OPTIONS):
         for name, o in OPTIONS[rule].items():
-            lines.append(f"| `{rule}` | `{name}` | `{o.default!r}` | {o.allowed()} | {o.doc} |")
+            lines.append(f"| `{rule}` | `{name}` | `{o.default!r}` | {cell(o.allowed())} | {cell(o.doc)} |")
     return "\n".join(lines)

@@ -1,10 +1,10 @@
-r"""The per-step formulas of the learning rules, each defined once as a small compiled helper.
+r"""The per-step formulas of the learning rules, each defined once as a small compiled step function.
 
-Every kernel that computes one of these quantities calls the helper here: the readable reference
+Every kernel that computes one of these quantities calls the function here: the readable reference
 kernels (:mod:`snnref.rules.activation`, :mod:`~snnref.rules.timing`, :mod:`~snnref.rules.antlr`,
 :mod:`~snnref.rules.tsslbp`), the fast kernels (:mod:`~snnref.rules.fast_antlr`,
 :mod:`~snnref.rules.fast_tsslbp`) and the array functions of :mod:`snnref.neuron`. numba compiles
-a helper into each caller (LLVM inlines it), so a helper costs nothing and gives the same bits as
+a step function into each caller (LLVM inlines it), so it costs nothing and gives the same bits as
 the expression written out. Arguments are scalars; values read from arrays of the compute dtype
 keep that dtype (float32 products stay float32 where the expression says so).
 

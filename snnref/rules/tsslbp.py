@@ -313,6 +313,7 @@ def tsslbp_backward(net, trace, *, rule="tsslbp", dL_dS=None, dL_dt=None, dL_da=
     TypeError for unknown options or non-boolean switches; ValueError for bad option values.
     """
     if rule != "tsslbp":
-        raise ValueError(f"tsslbp_backward computes rule 'tsslbp'; got rule={rule!r}. Use snnref.backward for other rules.")
+        raise ValueError(f"tsslbp_backward computes rule 'tsslbp'; got rule={rule!r}. "
+                         "Use snnref.backward for the other rules.")
     from . import run  # the registry imports this module: look it up at call time
     return run(net, trace, "tsslbp", dL_dS=dL_dS, dL_dt=dL_dt, dL_da=dL_da, return_adjoints=return_adjoints, **options)

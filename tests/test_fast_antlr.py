@@ -1,4 +1,4 @@
-"""Fast paths vs their references.
+"""ANTLR-family fast path (snnref/rules/fast_antlr.py) vs the reference implementations.
 
 ANTLR-family rules: ``impl="fast"`` (default) against ``impl="reference"`` (the spec 3.7 kernel,
 t outer / l inner, every step) for every rule and option, on hypothesis-drawn networks with the
@@ -24,7 +24,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from conftest import all_threads
+from strategies import fast_path_problems as problems
 from strategies import random_relaxed_case
+from tolerances import BLAS32, FEW_OPS, ORACLE, assert_close
 from snnref import losses
 from snnref.backward import backward
 from snnref.forward import LayerTrace, Trace, forward
@@ -33,16 +35,8 @@ from snnref.rules import antlr as R
 from snnref.rules import connections, fast_antlr
 
 RULES = ("act_rnn", "act_srm", "act_slayer", "timing", "antlr")
-RTOL64 = 1e-12  # BLAS back-projection: reordered float64 sums (see module docstring)
-RTOL32 = 2e-5  # BLAS back-projection: reordered float32 sums, accumulated in float32
-
-
-def assert_close(a, b, what, rtol=RTOL64):
-    """|a - b| <= rtol * max(1, max|b|) element-wise (relative to the array's scale)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    scale = max(1.0, float(np.abs(b).max(initial=0.0)))
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, err_msg=what)
+RTOL64 = ORACLE  # BLAS back-projection: reordered float64 sums (see module docstring)
+RTOL32 = BLAS32  # BLAS back-projection: reordered float32 sums, accumulated in float32
 
 
 def t_end_of(dS, dt, T, B):
@@ -53,51 +47,6 @@ def t_end_of(dS, dt, T, B):
             if (dS is not None and np.any(dS[t, b] != 0)) or (dt is not None and np.any(dt[t, b] != 0)):
                 out[b] = t
     return out
-
-
-@st.composite
-def problems(draw, max_layers=3, min_layers=1, dtype=np.float64):
-    """(net, trace, dL_dS, dL_dt): a firing ANTLR network and loss gradients.
-
-    Gradient kinds: "latency" (snnref.losses.latency: dL_dt at first output spikes, dL_dS = const at
-    every step of samples whose label neuron is silent), "cut" (random gradients, zero after a random
-    step per sample, possibly all zero), "dense" (random everywhere, dL_dt also off spikes)."""
-    L = draw(st.integers(min_layers, max_layers))
-    sizes = [draw(st.integers(1, 6)) for _ in range(L + 1)]
-    T = draw(st.integers(1, 30).map(lambda n: 31 - n))
-    B = draw(st.integers(1, 3))
-    alpha_I = draw(st.sampled_from([0.0, 0.5, 0.9, 1.0]))
-    alpha_V = draw(st.sampled_from([0.0, 0.7, 0.95, 1.0]))
-    if draw(st.booleans()) and alpha_I + alpha_V > 0:
-        m = NeuronModel.antlr(alpha_I, alpha_V, T=T)
-    else:
-        m = NeuronModel(alpha_I=alpha_I, alpha_V=alpha_V, beta_I=draw(st.sampled_from([0.5, 1.0, 1.5])),
-                        beta_V=draw(st.sampled_from([0.3, 1.0])), beta_bias=draw(st.sampled_from([0.0, 0.7])),
-                        theta=draw(st.sampled_from([0.5, 1.0])))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    loc = draw(st.sampled_from([0.2, 0.8, 1.5]))
-    W = [rng.normal(loc, 1.5, (sizes[l], sizes[l + 1])) for l in range(L)]
-    b = [rng.normal(0.0, 0.5, sizes[l + 1]) for l in range(L)] if draw(st.booleans()) else None
-    net = Network(W, b, model=m, dtype=dtype)
-    x = (rng.random((T, B, sizes[0])) < draw(st.sampled_from([0.1, 0.3, 0.6]))).astype(np.float64)
-    trace = forward(net, x)
-    kind = draw(st.sampled_from(["latency", "cut", "dense"]))
-    n_out = sizes[-1]
-    if kind == "latency":
-        res = losses.latency(trace, rng.integers(0, n_out, B), beta_softmax=draw(st.sampled_from([0.2, 1.0])),
-                             lambda_nospike=draw(st.sampled_from([0.0, 0.1])))
-        dS, dt = res.dL_dS, res.dL_dt
-    else:
-        dS = rng.normal(size=(T, B, n_out))
-        dt = rng.normal(size=(T, B, n_out))
-        if kind == "cut":
-            dt *= trace.output.S
-            cut = rng.integers(-1, T, B)
-            for s in range(B):
-                dS[cut[s] + 1:, s] = 0.0
-                dt[cut[s] + 1:, s] = 0.0
-    which = draw(st.sampled_from(["both", "dS", "dt"]))
-    return net, trace, (None if which == "dt" else dS), (None if which == "dS" else dt)
 
 
 def options(draw, rule):
@@ -243,8 +192,8 @@ def test_tau_min_minus1_hand_built():
         dV2 = g.adjoints[1]["dV"][2, 0, 0]
         assert dV2 != 0.0
         want = -0.5 * 1.0 * 0.6 * dV2  # eps_star[-1] = eps[0] / 2 = beta_I beta_V / 2
-        assert g.adjoints[0]["Tprop"][3, 0, 0] == pytest.approx(want, rel=1e-14)
-        assert g.adjoints[0]["dT"][3, 0, 0] == pytest.approx(want, rel=1e-14)
+        assert g.adjoints[0]["Tprop"][3, 0, 0] == pytest.approx(want, rel=FEW_OPS)
+        assert g.adjoints[0]["dT"][3, 0, 0] == pytest.approx(want, rel=FEW_OPS)
         assert not np.any(g.adjoints[0]["dT"][4:])
 
 

@@ -5,7 +5,7 @@ reference kernel (only the loop nesting, which adjoints are stored, and the eval
 warm-up factor at the two clamped exponents c = +-8 differ), and both paths use the same BLAS
 calls for dW and E. The results must therefore be BIT-IDENTICAL, in float64 and in float32; no
 tolerance is needed. The reference kernel itself is checked against the literal official loop in
-tests/test_tsslbp_rule.py (P-S1).
+tests/test_rule_tsslbp.py (P-S1).
 """
 import numba
 import numpy as np
@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from conftest import all_threads
 from snnref import Network, backward, forward
 from snnref.rules.tsslbp import _tsslbp_final_fast_kernel, _tsslbp_final_kernel
-from tssl_cases import cases, make_case
+from strategies import make_tsslbp_case as make_case
+from strategies import tsslbp_cases as cases
 
 _ADJ = ("E", "A", "rho", "G_tssl", "G")
 

@@ -169,3 +169,36 @@ def naive_backward(weights, biases, m, x, layers, rule, dL_dS=None, dL_dt=None, 
         dW.append(g)
         db.append(gb)
     return dW, db, adj
+
+
+# --------------------------------------------------------------------------------------- checks
+#: the ANTLR-family rules and the adjoint names the checks compare
+RULES = ("act_rnn", "act_srm", "act_slayer", "timing", "antlr")
+ADJ_KEYS = ("dS", "dV", "dV_dep", "dI", "dT")
+TIM_KEYS = ("Tprop", "E1", "E2")
+
+
+def run_naive(net, trace, rule, dS, dt, **opt):
+    """The oracle on a snnref network and trace (``timing_impl`` is not an oracle option)."""
+    opt = {k: v for k, v in opt.items() if k != "timing_impl"}
+    layers = [(lt.I, lt.V, lt.S) for lt in trace.layers]
+    return naive_backward(net.weights, net.biases, net.model, trace.x, layers, rule, dS, dt, **opt)
+
+
+def compare_with_naive(net, trace, rule, dS, dt, **opt):
+    """snnref.backward(rule) against the oracle: gradients and every adjoint, to ORACLE_TIMING
+    relative to each array's scale; returns snnref's Gradients."""
+    from snnref.backward import backward
+    from tolerances import ORACLE_TIMING, assert_close
+
+    g = backward(net, trace, rule, dS, dt, return_adjoints=True, **opt)
+    dW, db, adj = run_naive(net, trace, rule, dS, dt, **opt)
+    for l in range(net.n_layers):
+        assert_close(g.dW[l], dW[l], f"{rule} dW[{l}]", ORACLE_TIMING)
+        assert_close(g.db[l], db[l], f"{rule} db[{l}]", ORACLE_TIMING)
+        keys = ADJ_KEYS + (TIM_KEYS if rule in ("timing", "antlr") else ())
+        for k in keys:
+            if k == "Tprop" and l == net.n_layers - 1:
+                continue  # output layer: dL_dt as given (naive stores it as well)
+            assert_close(g.adjoints[l][k], adj[l][k], f"{rule} adjoint {k} of layer {l}", ORACLE_TIMING)
+    return g
