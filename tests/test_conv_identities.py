@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from naive_conv import conv_matrix, pool_matrix
+from oracles.conv import conv_matrix, pool_matrix
 from snnref import Network, NeuronModel, backward, companion, forward
 from snnref.layers import Conv2d, Dense, Flatten, SumPool2d, connection_input
 from snnref.trace import LayerTrace, Trace

@@ -1,4 +1,4 @@
-"""Convolution and pooling kernels == their dense (Toeplitz) matrices, built independently (naive_conv).
+"""Convolution and pooling kernels == their dense (Toeplitz) matrices, built independently (tests/oracles/conv.py).
 
 Exactness: with dyadic values (small multiples of 1/8) every sum is exact in float64 whatever the
 order, so every implementation must equal the matrix product bit for bit; the event-driven kernel
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from naive_conv import conv_matrix, pool_matrix
+from oracles.conv import conv_matrix, pool_matrix
 from snnref import conv
 from snnref.forward import project
 

@@ -1,6 +1,6 @@
 """Layered (convolutional) networks == their dense Toeplitz-equivalent networks; naive oracle; FD checks.
 
-The dense equivalent is built INDEPENDENTLY from the definitions (tests/naive_conv.py): weight k is
+The dense equivalent is built INDEPENDENTLY from the definitions (tests/oracles/conv.py): weight k is
 the matrix of connection k (pooling matrix @ convolution matrix, or pooling @ dense weight). With
 dyadic weights, inputs and time constants tau_m = tau_s = 2 (decays 1/2) every value of the forward
 pass is exact in float64, so traces must agree bit for bit; gradients (which divide by du) agree
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-import naive_tsslbp as nt
-from naive_conv import conv_matrix, conv_weight_from_dense_grad, pool_matrix
+from oracles import tsslbp as nt
+from oracles.conv import conv_matrix, conv_weight_from_dense_grad, pool_matrix
 from snnref import Network, NeuronModel, backward, forward
 from snnref.companion import tsslbp as vt
 from snnref.errors import SnnrefError
@@ -185,7 +185,7 @@ def test_antlr_family_conv_gradients_are_not_trivial(rule):
 
 def test_naive_oracle_small_conv_net():
     """Layered TSSL-BP net vs the literal transcriptions of the official forward/backward loops
-    (tests/naive_tsslbp.py) run on the independent Toeplitz matrices; tau_m 5, tau_s 3, pool 1.1."""
+    (tests/oracles/tsslbp.py) run on the independent Toeplitz matrices; tau_m 5, tau_s 3, pool 1.1."""
     d = dict(C0=1, H=8, W=8, C1=2, k1=3, pad1=1, s1=1, pool=2, C2=3, k2=3, n_out=3, T=5, B=2, seed=4)
     model = NeuronModel.tsslbp(5.0, 3.0, 1.0)
     net, dense, info, x = _build(d, model, pool_weight=1.1, dyadic=False, scale=1.5)
