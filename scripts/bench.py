@@ -9,6 +9,9 @@ Workloads (as the official-code measurements it is compared with):
   loss; forward + loss + backward, split into forward (BLAS input product, sparse projection, rest),
   loss, backward (recursion kernels, BLAS products dW / E, the rest: Python, allocations, thread
   wake-ups); also with the reference backward kernel (``impl="reference"``) and in the other dtype.
+- TSSL-BP CNN (``--cnn``): 15C5-P2-40C5-P2-300-10, T = 5, B = 50, the ``tsslbp-mnist-cnn`` preset,
+  static MNIST input, PSP kernel loss; forward + loss + backward in float32 and float64, the
+  convolution kernels separately, and the 60000-sample training-epoch estimate.
 - Training: a real loop (``snnref.train.train_step``: encoding, forward, loss, backward, clipping,
   optimiser step) over ``--train-batches`` batches of the ``antlr-mnist-latency`` (and
   ``tsslbp-mnist-mlp``) preset, extrapolated to one 60000-sample epoch (evaluation not included).
@@ -238,6 +241,85 @@ def bench_tsslbp(dtype, repeats, B=100, T=5):
     return out
 
 
+# ------------------------------------------------------------------------------------------- TSSL-BP CNN
+def bench_cnn(dtype, repeats, B=50, T=5):
+    """ms/sample of the TSSL-BP MNIST CNN (``tsslbp-mnist-cnn``: 15C5-P2-40C5-P2-300-10, T 5, B 50) and its
+    parts, timed in interleaved rounds: forward, loss, backward, and inside them the convolution
+    kernels (conv 1 forward by im2col + BLAS on the analog input, conv 2 forward event-driven on the
+    pooled spikes, weight gradients and back-projections)."""
+    import snnref
+    from snnref import conv, encoders, losses
+    from snnref.config import load_preset
+    from snnref.data import load_mnist
+    from snnref.train import build_network
+
+    net = build_network(load_preset("tsslbp-mnist-cnn").replace(dtype=dtype))
+    images, labels = load_mnist("train", limit=B)
+    x = encoders.static(images, T=T, dtype=np.dtype(dtype).type).reshape((T, B) + net.input_shape)
+    tr = snnref.forward(net, x)
+    res = losses.psp_kernel(tr, labels)
+    g = snnref.backward(net, tr, "tsslbp", dL_da=res.dL_da, return_adjoints=True)
+    c1, c2 = net.layers[0], net.layers[2]
+    G1, G2 = g.adjoints[0]["G"], g.adjoints[1]["G"]
+    raw2 = np.ascontiguousarray(conv.sum_pool(tr.layers[0].S, 2, 1.1))
+
+    def step():
+        t = snnref.forward(net, x)
+        r = losses.psp_kernel(t, labels)
+        snnref.backward(net, t, "tsslbp", dL_da=r.dL_da)
+
+    fns = {
+        "fwd_bwd": step,
+        "forward": lambda: snnref.forward(net, x),
+        "loss": lambda: losses.psp_kernel(tr, labels),
+        "backward": lambda: snnref.backward(net, tr, "tsslbp", dL_da=res.dL_da),
+        "conv1_forward_im2col_blas": lambda: c1.project(x, spikes=False),
+        "conv2_forward_events": lambda: c2.project(raw2, spikes=True),
+        "conv1_weight_grad": lambda: c1.weight_grad(tr.inputs[0], G1),
+        "conv2_weight_grad": lambda: c2.weight_grad(tr.inputs[1], G2),
+        "conv2_back_projection": lambda: c2.back_project(G2),
+    }
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(max(2 * repeats, 5)):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    parts = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    out = {"fwd_bwd": parts.pop("fwd_bwd") / B, "parts_ms_per_step": parts, "memory_mb": _peak_mb(step),
+           "spikes_per_sample": float(sum(lt.S.sum() for lt in tr.layers)) / B,
+           "spike_rate_per_layer": [float(lt.S.mean()) for lt in tr.layers]}
+    return out
+
+
+def cnn_main(args, repeats, n_train):
+    """``--cnn``: only the TSSL-BP MNIST CNN workload, in both dtypes, and its epoch estimate."""
+    import numba
+
+    t_start = time.perf_counter()
+    res = {"workload": "tsslbp-mnist-cnn 15C5-P2-40C5-P2-300-10, T 5, batch 50", "load_avg_start": os.getloadavg()[0],
+           "threads": numba.get_num_threads()}
+    for dt in ("float32", "float64"):
+        r = bench_cnn(dt, repeats)
+        res[f"cnn_fwd_bwd_ms_per_sample_{dt}"] = r["fwd_bwd"]
+        res[f"cnn_parts_ms_per_step_{dt}"] = r["parts_ms_per_step"]
+        res[f"cnn_memory_peak_mb_per_step_{dt}"] = r["memory_mb"]
+        res["cnn_spikes_per_sample_at_init"] = r["spikes_per_sample"]
+        res["cnn_spike_rate_per_layer_at_init"] = r["spike_rate_per_layer"]
+        res[f"cnn_train_epoch_s_estimate_{dt}"] = bench_train("tsslbp-mnist-cnn", dt, n_train)
+    res["load_avg_end"] = os.getloadavg()[0]
+    res["bench_wall_s"] = time.perf_counter() - t_start
+    res = _round(res)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res.items():
+            print(f"{k:46s} {v}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- training
 def bench_train(preset, dtype, n_batches):
     """Seconds per 60000-sample epoch, extrapolated from ``n_batches`` real training steps (after one
@@ -290,9 +372,12 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="< 1 min: fewer repeats, no compile / scaling runs")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold-compile measurement")
     ap.add_argument("--no-scaling", action="store_true", help="skip the T and B scaling runs")
+    ap.add_argument("--cnn", action="store_true", help="only the TSSL-BP MNIST CNN workload (both dtypes)")
     args = ap.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
     n_train = args.train_batches or (5 if args.quick else 20)
+    if args.cnn:
+        return cnn_main(args, repeats, n_train)
     t_start = time.perf_counter()
     other = "float64" if args.dtype == "float32" else "float32"
 

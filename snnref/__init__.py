@@ -8,9 +8,13 @@ Public API::
     loss  = snnref.losses.latency(trace, labels, beta_softmax=1.0, lambda_nospike=0.1)
     grads = snnref.backward(net, trace, rule="antlr", dL_dS=loss.dL_dS, dL_dt=loss.dL_dt)
 
+Convolutional networks: ``snnref.Network(layers=[snnref.layers.Conv2d(w), snnref.layers.SumPool2d(2),
+snnref.layers.Flatten(), snnref.layers.Dense(w2)], model=model, input_shape=(C, H, W))``, x of shape
+(T, B, C, H, W) (see :mod:`snnref.layers`).
+
 The mathematics is specified in ALGORITHMS.md (cited as "spec" in the docstrings).
 """
-from . import losses, neuron
+from . import layers, losses, neuron
 from .backward import Gradients, backward
 from .forward import LayerTrace, Trace, forward
 from .model import Network, NeuronModel
@@ -29,5 +33,5 @@ for _old, _new in (("train", training), ("config", training.config), ("checkpoin
     globals()[_old] = _new
 del _old, _new
 
-__all__ = ["NeuronModel", "Network", "forward", "backward", "Trace", "LayerTrace", "Gradients", "losses",
-           "neuron", "__version__"]
+__all__ = ["NeuronModel", "Network", "forward", "backward", "Trace", "LayerTrace", "Gradients", "layers",
+           "losses", "neuron", "__version__"]

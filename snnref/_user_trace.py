@@ -15,6 +15,9 @@ is supported and validated: ``backward(..., trace_check=...)`` with
                       (TSSL-BP also du[t] = V[t] - keep V[t-1], a[t] = alpha_I a[t-1] + beta_I S[t]);
 ``"off"``             no check (your responsibility).
 
+For layered networks (``Network(layers=...)``) arrays keep their spatial shapes and ``"full"``
+checks as much as ``"basic"`` (the step-by-step recomputation is written for dense networks).
+
 A trace with ``form="relaxed"`` (the relaxed model of spec 10.2, e.g. from :mod:`snnref.companion`,
 S real in [0, 1]) is checked for shapes, dtypes, finite values and S in [0, 1] only.
 
@@ -63,6 +66,7 @@ def check_user_trace(net, trace, trace_check="auto", rtol=None):
     dt = np.dtype(net.dtype)
     rtol = _RTOL[dt] if rtol is None else float(rtol)
     T, B = trace.T, trace.B
+    layered = getattr(net, "layers", None) is not None
     names = ("I", "V", "S") + (("du", "a") if m.psp_output else ())
     arrays = [("x", trace.x)] + ([("a0", trace.a0)] if m.psp_output else [])
     for l, lt in enumerate(trace.layers):
@@ -74,10 +78,12 @@ def check_user_trace(net, trace, trace_check="auto", rtol=None):
     for l, (name, arr) in enumerate(arrays):
         if not isinstance(arr, np.ndarray):
             raise SnnrefError(f"{name} must be a numpy array; got {type(arr).__name__}.")
-        n_expected = net.sizes[0] if name in ("x", "a0") else net.sizes[int(name.split("[")[1].split("]")[0]) + 1]
-        if arr.shape != (T, B, n_expected):
-            raise SnnrefError(f"{name} has shape {arr.shape}; expected (T, B, N) = {(T, B, n_expected)} "
+        i = 0 if name in ("x", "a0") else int(name.split("[")[1].split("]")[0]) + 1
+        expected = (T, B) + (tuple(net.shapes[i]) if layered else (net.sizes[i],))
+        if arr.shape != expected:
+            raise SnnrefError(f"{name} has shape {arr.shape}; expected (T, B, ...) = {expected} "
                               "(time-major, like trace.x).")
+        arr = arr.reshape(T, B, -1)
         if arr.dtype != dt:
             raise SnnrefError(f"{name} has dtype {arr.dtype}; the network computes in {dt}: pass {name}.astype('{dt}').")
         if not np.all(np.isfinite(arr)):
@@ -90,7 +96,7 @@ def check_user_trace(net, trace, trace_check="auto", rtol=None):
         return
     theta = m.theta
     for l, lt in enumerate(trace.layers):
-        S, V = lt.S, lt.V
+        S, V = lt.S.reshape(T, B, -1), lt.V.reshape(T, B, -1)
         bad = (S != 0) & (S != 1)
         if bad.any():
             raise SnnrefError(f"trace.layers[{l}].S must hold only 0 and 1 (spikes); found {S[_where(bad)]!r} at "
@@ -103,8 +109,8 @@ def check_user_trace(net, trace, trace_check="auto", rtol=None):
             raise SnnrefError(
                 f"trace.layers[{l}].S[{t}, {b}, {n}] = {S[t, b, n]:g} but V = {V[t, b, n]!r} with theta = {theta} "
                 f"(threshold '{'>' if m.strict_threshold else '>='}'): S is not the threshold of V (spec 1.1 Eq. 3).")
-    if trace_check == "basic":
-        return
+    if trace_check == "basic" or layered:
+        return    # layered (convolutional) networks: the step-by-step model check is the dense one only
     _check_semantics(net, trace, rtol)
 
 

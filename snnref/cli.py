@@ -299,7 +299,7 @@ def _cmd_eval(args):
 def _cmd_presets(args):
     for name in list_presets():
         cfg = load_preset(name)
-        sizes = "-".join(str(s) for s in ["in"] + cfg.hidden + ["out"])
+        sizes = "-".join(str(s) for s in ["in"] + ([cfg.architecture] if cfg.architecture else cfg.hidden) + ["out"])
         enc = cfg.encoding if cfg.dataset in ("mnist", "fashion_mnist") else "-"
         sys.stdout.write(f"{name:26s} {cfg.rule:8s} {cfg.loss:12s} {cfg.dataset}/{enc}"
                          f"  {sizes}  T={cfg.T}  epochs={cfg.epochs}\n")

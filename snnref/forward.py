@@ -185,16 +185,83 @@ def _check_input_layout(net, x, allow_beta_auto_mismatch):
             "snnref expects (N_in, N_out): pass weights[0].T."
         )
     validate.check_time_major(x, "x", n0)
-    T, B, _ = x.shape
-    T_model = net.model.beta_auto_T
-    msg = net.model.beta_auto_mismatch(T)
+    _check_beta_auto(net.model, x, allow_beta_auto_mismatch)
+
+
+def _check_beta_auto(model, x, allow_beta_auto_mismatch):
+    """Reject an input whose T changes the beta_auto normaliser of ``model`` (spec 1.1) unless allowed."""
+    T, B = x.shape[:2]
+    msg = model.beta_auto_mismatch(T)
     if msg and not allow_beta_auto_mismatch:
-        if B == T_model:
+        if B == model.beta_auto_T:
             msg += f" (x has shape {x.shape}: if it is batch-first (B, T, N), pass x.transpose(1, 0, 2).)"
         raise SnnrefError(msg)
 
 
-def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mismatch=False):
+def _forward_layered(net, x, form, latency_early_stop, dropout_rng, allow_beta_auto_mismatch=False):
+    """:func:`forward` for ``Network(layers=...)``: the same neuron kernel, connections of :mod:`snnref.layers`."""
+    from .layers import connection_input
+
+    if form != "rnn":
+        raise ValueError("layered networks simulate in form 'rnn' only; for the SRM form use the dense "
+                         "equivalent network, snnref.layers.dense_equivalent(net).")
+    if latency_early_stop:
+        raise ValueError("latency_early_stop is not available for layered networks; truncate the trace of a full run.")
+    m = net.model
+    dt = net.dtype
+    x = validate.as_float_array(x, "x", dtype=dt, allow_int=True)
+    want = "(T, B) + input_shape = (T, B" + "".join(f", {n}" for n in net.input_shape) + ")"
+    if x.ndim != 2 + len(net.input_shape) or x.shape[2:] != net.input_shape:
+        raise ValueError(f"x must have shape {want}; got {x.shape}. Reshape flat inputs with "
+                         "x.reshape(T, B, *net.input_shape).")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x must have at least one time step and one sample; got shape {x.shape}.")
+    if not m.psp_output:
+        validate.check_binary(x, "x")
+    T, B = x.shape[:2]
+    _check_beta_auto(m, x, allow_beta_auto_mismatch)
+    a0 = _psp_filter(x, dt(m.alpha_I), dt(m.beta_I)) if m.psp_output else None
+    masks = {}
+    if dropout_rng is not None:
+        from .layers import Dropout
+
+        if not isinstance(dropout_rng, np.random.Generator):
+            raise TypeError(f"dropout_rng must be a numpy.random.Generator (np.random.default_rng(seed)); "
+                            f"got {type(dropout_rng).__name__}.")
+        for i, lay in enumerate(net.layers):
+            if isinstance(lay, Dropout):          # drawn in layer order, once per forward pass
+                masks[i] = lay.draw_mask(dropout_rng, B, dt)
+    layers, inputs = [], []
+    prev, prev_trace = x, a0
+    empty = np.empty((0, 0, 0), dtype=dt)
+    for k, (_, wi) in enumerate(net.connections):
+        lay = net.layers[wi]
+        # As in the dense kernel, the layer projects the raw signal (x or the spikes S below) and
+        # the neuron kernel filters it (I = alpha_I I + beta_I P); for PSP-output models this is
+        # I = M^T a exactly because the connection M (conv, pooling, flatten, dropout with a mask
+        # fixed over time) is linear and the same at every step.
+        raw = np.ascontiguousarray(connection_input(net, k, prev, masks))
+        # what the weight sees, for the weight gradients: a (TSSL-BP, spec 4.4) or S
+        inputs.append(np.ascontiguousarray(connection_input(net, k, prev_trace, masks)) if m.psp_output else raw)
+        # spikes (and pooled spike counts: sparse) are projected event by event; the analog input of
+        # a PSP-output model's first layer by im2col + BLAS (as the dense path)
+        P = lay.project(raw, spikes=not (m.psp_output and k == 0))
+        shape = (T, B) + lay.out_shape
+        N = int(np.prod(lay.out_shape))
+        arrays = [np.empty(shape, dtype=dt) for _ in range(5 if m.psp_output else 3)]
+        flat = [arr.reshape(T, B, N) for arr in arrays]
+        DU, A = (flat[3], flat[4]) if m.psp_output else (empty, empty)
+        _lif_rnn_kernel(P.reshape(T, B, N), lay.neuron_bias(), m.alpha_I, m.alpha_V, m.beta_I, m.beta_V,
+                        m.beta_bias, m.theta, m.reset_current, m.strict_threshold, m.psp_output,
+                        flat[0], flat[1], flat[2], DU, A)
+        lt = LayerTrace(*arrays)
+        layers.append(lt)
+        prev, prev_trace = lt.S, lt.a
+    return Trace(layers=layers, x=x, a0=a0, model=m, form=form, T_full=T, inputs=inputs, masks=masks)
+
+
+def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mismatch=False,
+            dropout_rng=None):
     """Simulate ``net`` on input ``x`` and return the :class:`Trace` (spec 1.1-1.2, 2.1-2.3).
 
     Parameters
@@ -208,17 +275,26 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
     latency_early_stop : bool
         Official latency-loss behaviour (spec 5.3, A13): stop at the first step at which every output
         neuron of every sample has fired; the trace then has T_sim = that step + 1 steps. Since the
-        model is causal this equals truncating the full simulation.
+        model is causal this equals truncating the full simulation. Dense networks only.
     allow_beta_auto_mismatch : bool
         A model from ``NeuronModel.antlr(..., T=T0)`` with ``beta_auto`` has scales for a T0-step
         window; an input with another T whose beta_auto normaliser differs is rejected
         (:class:`snnref.errors.SnnrefError`) unless this is True (spec 1.1).
+    dropout_rng : numpy.random.Generator or None
+        Layered networks with ``Dropout`` layers: draw the training-time dropout masks from it (in
+        layer order, once per call; stored in ``trace.masks`` for the backward pass). None: dropout
+        is the identity (evaluation).
 
     Layout: x must be time-major (T, B, N_0). A batch-first (B, T, N_0) array has a valid shape
     too; snnref names that reading when the shape fits it (a beta_auto model built for T steps
     given an input whose B equals T). Weights are (N_in, N_out); a transposed non-square weight is
     named in the error. A square transposed layer cannot be detected by shape: use
     :func:`snnref.verify.verify` with ``weight_layout`` (docs/VERIFYING.md).
+
+    Layered networks (``Network(layers=...)``, :mod:`snnref.layers`) take x of shape
+    (T, B) + ``net.input_shape`` and return traces of shape (T, B) + each layer's output shape;
+    every connection is linear (convolution, pooling, flatten), so the neuron update is the one
+    above with P = the connection's output.
 
     Returns
     -------
@@ -228,6 +304,11 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
     validate.check_choice(form, "form", ("rnn", "srm"))
     if not isinstance(latency_early_stop, (bool, np.bool_)):
         raise TypeError(f"latency_early_stop must be True or False; got {latency_early_stop!r}.")
+    if isinstance(net, Network) and net.layers is not None:
+        return register_forward_trace(_forward_layered(net, x, form, bool(latency_early_stop), dropout_rng,
+                                                       allow_beta_auto_mismatch))
+    if dropout_rng is not None:
+        raise ValueError("dropout_rng is for layered networks with Dropout layers; this network is dense.")
     x = _validate_input(net, x, allow_beta_auto_mismatch)
     m = net.model
     dtype = net.dtype

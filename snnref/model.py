@@ -201,7 +201,12 @@ def _transposed_hint(ws):
 
 @dataclass
 class Network:
-    """A dense feed-forward SNN: layer 0 is the input, layers 1..L spike (spec section 0).
+    """A feed-forward SNN: layer 0 is the input, layers 1..L spike (spec section 0).
+
+    Dense: ``Network(weights=[W_1, ...], biases=..., model=...)``. Layered (convolutional):
+    ``Network(layers=[Conv2d(w), SumPool2d(2), Flatten(), Dense(w2)], model=..., input_shape=(C, H, W))``
+    (see :mod:`snnref.layers`); inputs then have shape (T, B, C, H, W) and spiking-layer traces
+    keep their spatial shape.
 
     Parameters
     ----------
@@ -214,14 +219,20 @@ class Network:
     dtype : "float64" (default) or "float32"
         Storage and compute precision; weights and biases are converted (copied) to it.
 
+    layers : list of snnref.layers objects, or None
+        Layered network; ``weights`` / ``biases`` must then be None (each layer has its own).
+    input_shape : (C, H, W) (or (N,)) of one input frame; required with ``layers``.
+
     The arrays in ``weights`` / ``biases`` are owned by the network and updated in place by the
     optimisers.
     """
 
-    weights: list
+    weights: list = None
     biases: list = None
     model: NeuronModel = None
     dtype: object = None
+    layers: list = None
+    input_shape: tuple = None
     sizes: tuple = field(init=False)
 
     def __post_init__(self):
@@ -231,6 +242,12 @@ class Network:
                 "Use NeuronModel.antlr(...) or NeuronModel.tsslbp(...)."
             )
         self.dtype = V.resolve_dtype(self.dtype)
+        if self.layers is not None:
+            self._init_layers()
+            return
+        self.connections = None
+        if self.weights is None:
+            raise TypeError("Network needs weights=[W_1, ..., W_L] (dense) or layers=[...] with input_shape=(C, H, W).")
         if isinstance(self.weights, np.ndarray) or not isinstance(self.weights, (list, tuple)):
             raise TypeError("weights must be a list of 2-D arrays [W_1, ..., W_L], one per spiking layer.")
         if len(self.weights) == 0:
@@ -267,10 +284,44 @@ class Network:
         self.biases = bs
         self.sizes = (ws[0].shape[0],) + tuple(w.shape[1] for w in ws)
 
+    def _init_layers(self):
+        """Layered network (spec 2.2; :mod:`snnref.layers`): bind the layers to the input shape and dtype.
+
+        ``weights`` / ``biases`` then list the arrays of the spiking layers (Conv2d / Dense) in their
+        own shapes (owned by the bound layers, updated in place by the optimisers); ``shapes`` the
+        per-frame shape of the input and of every spiking layer; ``sizes`` their numbers of neurons.
+        """
+        from .layers import bind_layers
+
+        if self.weights is not None or self.biases is not None:
+            raise TypeError("pass either weights/biases (dense network) or layers (layered network), not both; "
+                            "give each Dense / Conv2d layer its own weight and bias.")
+        layers, conns = bind_layers(self.layers, self.input_shape, self.dtype)
+        self.layers = layers
+        self.connections = conns
+        self.input_shape = tuple(int(n) for n in self.input_shape)
+        spiking = [layers[wi] for _, wi in conns]
+        self.weights = [lay.weight for lay in spiking]
+        self.biases = [lay.bias for lay in spiking]
+        self.shapes = (self.input_shape,) + tuple(lay.out_shape for lay in spiking)
+        self.sizes = tuple(int(np.prod(s)) for s in self.shapes)
+
     @property
     def n_layers(self):
         """Number of spiking layers L."""
         return len(self.weights)
 
     def copy(self):
+        if self.layers is not None:
+            from copy import copy as _copy
+
+            net = _copy(self)
+            net.layers = [_copy(lay) for lay in self.layers]
+            for _, wi in net.connections:
+                net.layers[wi].weight = net.layers[wi].weight.copy()
+                net.layers[wi].bias = net.layers[wi].bias.copy()
+            spiking = [net.layers[wi] for _, wi in net.connections]
+            net.weights = [lay.weight for lay in spiking]
+            net.biases = [lay.bias for lay in spiking]
+            return net
         return Network([w.copy() for w in self.weights], [b.copy() for b in self.biases], self.model, self.dtype)

@@ -144,6 +144,7 @@ def spike_statistics(trace):
     first_hist = np.zeros((L, B, T), dtype=np.int64)
     for l, lt in enumerate(trace.layers):
         S = np.asarray(lt.S, dtype=np.float64)
+        S = S.reshape(S.shape[0], S.shape[1], -1)                       # conv layers: (T, B, C*H*W)
         N = S.shape[2]
         per_t = S.sum(axis=2)                                           # (T, B)
         layer_spikes[l] = per_t.sum(axis=0)

@@ -35,6 +35,16 @@ class LayerTrace:
         """Pre-reset membrane potential (TSSL-BP name); the same array as ``V``."""
         return self.V
 
+    def flat(self):
+        """(T, B, N) views of the arrays (layered networks keep (T, B, C, H, W); the per-neuron rule
+        kernels see every layer as (T, B, N), channel-major). ``self`` when already flat."""
+        if self.S.ndim == 3:
+            return self
+
+        def view(arr):
+            return None if arr is None else arr.reshape(arr.shape[0], arr.shape[1], -1)
+        return LayerTrace(view(self.I), view(self.V), view(self.S), view(self.du), view(self.a))
+
     def _truncate(self, T):
         def cut(arr):
             return None if arr is None else np.ascontiguousarray(arr[:T])
@@ -57,6 +67,11 @@ class Trace:
     form : "rnn" or "srm"
     T_full : int
         Number of steps requested; ``T`` (= T_sim) is smaller after a latency early stop.
+    inputs : list of ndarray or None
+        Layered networks only: ``inputs[l]`` is what the weight of spiking layer l sees (the layer
+        below's S or a after the connection's pooling / flatten / dropout), shape (T, B) + its shape.
+    masks : dict or None
+        Layered networks only: dropout masks by layer index (drawn from ``dropout_rng``).
     """
 
     layers: list
@@ -65,6 +80,8 @@ class Trace:
     model: object
     form: str
     T_full: int
+    inputs: list = None
+    masks: dict = None
 
     @property
     def T(self):
@@ -86,7 +103,10 @@ class Trace:
 
     def layer_input(self, l):
         """What spiking layer l (0-based) receives: x for l = 0, else S of layer l-1
-        (for TSSL-BP models the PSP trace a^{l-1}, with a^0 = ``a0``)."""
+        (for TSSL-BP models the PSP trace a^{l-1}, with a^0 = ``a0``); for layered networks the
+        connection's output (``inputs[l]``)."""
+        if self.inputs is not None:
+            return self.inputs[l]
         if self.model.psp_output:
             return self.a0 if l == 0 else self.layers[l - 1].a
         return self.x if l == 0 else self.layers[l - 1].S
@@ -118,7 +138,9 @@ def check_trace(net, trace):
         raise TypeError(f"net must be a snnref.Network; got {type(net).__name__}.")
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be the result of snnref.forward(net, x); got {type(trace).__name__}.")
-    sizes = (trace.x.shape[2],) + tuple(lt.S.shape[2] for lt in trace.layers)
+    if (getattr(net, "layers", None) is None) != (trace.inputs is None):
+        raise ValueError("trace and network differ in kind (layered vs dense); run forward(net, x) again.")
+    sizes = (int(np.prod(trace.x.shape[2:])),) + tuple(int(np.prod(lt.S.shape[2:])) for lt in trace.layers)
     if sizes != net.sizes:
         raise ValueError(f"trace layer sizes {sizes} do not match the network's {net.sizes}; run forward(net, x) again.")
     if trace.model != net.model:

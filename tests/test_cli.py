@@ -28,6 +28,7 @@ def test_presets_lists_all(capsys):
     out = capsys.readouterr().out
     for name in list_presets():
         assert name in out
+    assert "in-15C5-P2-40C5-P2-300-out" in out          # convolutional presets show their architecture
 
 
 def test_train_eval_resume(tiny_config, tmp_path, capsys):

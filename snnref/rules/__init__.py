@@ -25,6 +25,7 @@ from .. import _validate as validate
 from .. import postprocess
 from .._user_trace import check_user_trace
 from ..trace import Gradients, check_loss_gradients
+
 from . import activation, antlr, options, timing, tsslbp
 
 __all__ = ["RULES", "Rule", "run"]
@@ -61,6 +62,9 @@ def run(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints
     check_user_trace(net, trace, trace_check)
     opt = options.resolve(rule, rule_options)
     dW, db, adjoints = entry.fn(net, trace, dL_dS, dL_dt, dL_da, bool(return_adjoints), opt)
+    if adjoints is not None and getattr(net, "layers", None) is not None:   # the layers' spatial shapes
+        adjoints = [{k: v.reshape(v.shape[:2] + net.shapes[l + 1]) if isinstance(v, np.ndarray) and v.ndim == 3
+                     else v for k, v in adj.items()} for l, adj in enumerate(adjoints)]
     if nan_to_zero:
         dW = postprocess.nan_to_zero(dW)
         db = postprocess.nan_to_zero(db)

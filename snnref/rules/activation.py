@@ -123,8 +123,8 @@ def reference_backward(layer_kernel, net, trace, dL_dS, return_adjoints, opt):
     dS = np.zeros((T, B, net.sizes[-1]), dtype=dtype) if dL_dS is None else np.array(dL_dS, dtype=dtype)
     dW, db = [None] * L, [None] * L
     adjoints = [None] * L if return_adjoints else None
-    for l, conn in reversed(list(enumerate(connections_of(net)))):
-        lt = trace.layers[l]
+    for l, conn in reversed(list(enumerate(connections_of(net, trace)))):
+        lt = trace.layers[l].flat()
         V, I, S = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.I, lt.S))
         dV, dV_dep, dI = (np.zeros_like(V) for _ in range(3))
         layer_kernel(V, I, S, dS, m.theta, opt["ste_alpha"], opt["ste_beta"], m.alpha_I, m.alpha_V, m.beta_V,

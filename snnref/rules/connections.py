@@ -13,7 +13,7 @@ Arrays are handled as *rows*: an array (T, B, N) is the rows (T B, N) in the ord
 then b ascending (its C-order reshape); the fast paths keep only some rows ("active rows", numbered
 in the same order, with their step ``rt[r]`` and sample ``rb[r]``). :class:`Dense` is the dense
 connection x -> W^T x of every current network; another connection type (e.g. a convolution) provides
-the same methods and no rule file changes. ``bias_grad(D)`` is the per-neuron sum of (C4).
+the same methods and no rule file changes (:class:`snnref.layers.LayeredConnection`). ``bias_grad(D)`` is the per-neuron sum of (C4).
 
 Summation orders (what makes the fast paths bit-identical to the reference): the exact ops sum over
 j ascending (back-projection) and over rows ascending (weight and bias gradients) in float64, each
@@ -190,8 +190,14 @@ class Dense:
         return out
 
 
-def connections_of(net):
-    """The connection of every spiking layer of ``net`` (today all dense)."""
+def connections_of(net, trace=None):
+    """The connection of every spiking layer of ``net``: :class:`Dense` for dense networks, the
+    connections of :mod:`snnref.layers` (convolution, pooling, flatten, dropout with the masks of
+    ``trace``) for layered networks."""
+    if getattr(net, "layers", None) is not None:
+        from ..layers import layered_connections
+
+        return layered_connections(net, trace)
     return [Dense(W) for W in net.weights]
 
 

@@ -263,8 +263,8 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
     dW = [None] * L
     db = [None] * L
     adj_c = [None] * L
-    for l, conn in reversed(list(enumerate(connections_of(net)))):
-        lt = trace.layers[l]
+    for l, conn in reversed(list(enumerate(connections_of(net, trace)))):
+        lt = trace.layers[l].flat()
         N = lt.S.shape[2]
         below = l > 0
         store_dV = return_adjoints or explicit or (tau_m1 and below)
@@ -313,7 +313,7 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
     if return_adjoints:
         adjoints = []
         for l in range(L):
-            N = trace.layers[l].S.shape[2]
+            N = trace.layers[l].flat().S.shape[2]
             full = {}
             for k, a in adj_c[l].items():
                 arr = np.zeros((T, B, N), dtype=dtype)

@@ -130,6 +130,11 @@ def settings(model, opt, T):
 def timing_penalty(g, trace, l, penalty):
     """dW^l -= (penalty / N_{l-1}) * fraction of samples in which neuron j never fired (spec 3.4, A11);
     ``g`` is the float64 weight gradient of layer l (changed in place)."""
+    if trace.inputs is not None:
+        from ..errors import SnnrefError
+
+        raise SnnrefError("timing_penalty is defined for dense layers only (it pushes every incoming weight of a "
+                          "silent neuron); use timing_penalty=0 with layered networks.")
     S_l = trace.layers[l].S
     silent = ~np.any(S_l == 1, axis=0)  # (B, N): no spike in the simulated window
     g -= (penalty / g.shape[0]) * silent.mean(axis=0)[None, :]
@@ -155,8 +160,8 @@ def reference_backward(layer_kernel, net, trace, dL_dS, dL_dt, return_adjoints, 
     Tprop = np.zeros((T, B, n_out), dtype=dtype) if dL_dt is None else np.array(dL_dt, dtype=dtype)
     dW, db = [None] * L, [None] * L
     adjoints = [None] * L if return_adjoints else None
-    for l, conn in reversed(list(enumerate(connections_of(net)))):
-        lt = trace.layers[l]
+    for l, conn in reversed(list(enumerate(connections_of(net, trace)))):
+        lt = trace.layers[l].flat()
         V, S = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.S))
         dT, dV, dV_dep, dI, E1, E2 = (np.zeros_like(V) for _ in range(6))
         layer_kernel(V, S, dS, Tprop, m.alpha_I, m.alpha_V, m.beta_V, m.theta, opt["ste_alpha"], opt["ste_beta"],

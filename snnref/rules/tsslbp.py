@@ -182,8 +182,8 @@ def gradients(net, trace, dL_dS, dL_dt, dL_da, return_adjoints, opt):
     # the kernels' trailing use_intra defaults to True: pass it only for the ablation, so the
     # official path keeps one compiled signature per dtype
     intra_arg = () if opt["tssl_intra"] else (False,)
-    for l, conn in reversed(list(enumerate(connections_of(net)))):
-        lt = trace.layers[l]
+    for l, conn in reversed(list(enumerate(connections_of(net, trace)))):
+        lt = trace.layers[l].flat()
         N = lt.S.shape[2]
         G = np.empty((T, B, N), dtype=dtype)
         if fast and opt["tssl_variant"] == "final" and not return_adjoints:

@@ -82,6 +82,11 @@ class TrainConfig:
     Network and neuron
     ------------------
     hidden : hidden layer sizes, e.g. [800] (spec 7.3) or [400, 400] (spec 7.6).
+    architecture : convolutional hidden layers in the official notation (spec 7.6, 8), e.g.
+        "15C5-P2-40C5-P2-300" (``<C>C<k>`` convolution with optional ``p<pad>`` / ``s<stride>``,
+        ``P<k>`` TSSL-BP sum pooling, ``D<p>`` dropout, ``<N>`` dense; see
+        :func:`snnref.layers.parse_architecture`); the output layer is appended. None = the dense
+        network of ``hidden``; when set, ``hidden`` must be [].
     neuron : "antlr" (NeuronModel.antlr, spec 1.1) | "tsslbp" (NeuronModel.tsslbp, spec 2.1).
     alpha_I, alpha_V : ANTLR per-step decays (Table A2: 0.99; Table A1: 0.95).
     beta_auto : ANTLR code default True: beta_I = 1, beta_V = beta_bias = 1/max kernel (spec 1.1, A4).
@@ -159,6 +164,7 @@ class TrainConfig:
     task_steps_per_epoch: int = 1
     # network / neuron
     hidden: list = field(default_factory=lambda: [800])
+    architecture: str = None
     neuron: str = "antlr"
     alpha_I: float = 0.99
     alpha_V: float = 0.99
@@ -371,6 +377,21 @@ class TrainConfig:
             err(f"hidden must be a list of integers in [1, {MAX_LAYER}] (hidden layer sizes, [] for none); "
                 f"got {self.hidden!r}.")
         self.hidden = list(self.hidden)
+        if self.architecture is not None:
+            from ..errors import SnnrefError
+            from ..layers import parse_architecture
+
+            if not isinstance(self.architecture, str):
+                err(f"architecture must be a string like '15C5-P2-40C5-P2-300' or null; got {self.architecture!r}.")
+            if self.hidden:
+                err("give either hidden (dense layers) or architecture (convolutional network), not both; "
+                    "set hidden to [].")
+            if self.dataset not in ("mnist", "fashion_mnist", "nmnist"):
+                err(f"architecture needs image data (mnist, fashion_mnist, nmnist); got dataset {self.dataset!r}.")
+            try:
+                parse_architecture(self.architecture, (1, 1, 1), 1)
+            except SnnrefError as exc:
+                err(str(exc))
         choice("neuron", NEURONS)
         real("alpha_I", lo=0, hi=1)
         real("alpha_V", lo=0, hi=1)
@@ -468,6 +489,8 @@ class TrainConfig:
         if self.family == "tsslbp" and self.selection != "psp":
             err(f"selection {self.selection!r} needs spike read-outs of the ANTLR family; "
                 "TSSL-BP runs use 'psp' (spec 5.7).")
+        if self.architecture is not None and self.family != "tsslbp":
+            err(f"convolutional networks (architecture) train with rule 'tsslbp' only so far; got rule {self.rule!r}.")
         if self.family == "antlr" and self.selection == "psp":
             err("selection 'psp' is the TSSL-BP read-out; use 'first' or 'count' for ANTLR-family rules.")
         return self

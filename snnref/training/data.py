@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import SnnrefError
 
-__all__ = ["DataError", "Split", "load_data", "load_test", "encode", "targets_of", "n_inputs", "n_outputs"]
+__all__ = ["DataError", "Split", "load_data", "load_test", "encode", "input_shape", "targets_of", "n_inputs", "n_outputs"]
 
 
 class DataError(SnnrefError):
@@ -123,8 +123,20 @@ def load_data(cfg):
     return train.first(cfg.train_limit, "train_limit", held_out), val, load_test(cfg)
 
 
+def input_shape(cfg):
+    """Per-frame input shape of convolutional networks: (1, 28, 28) images, (2, 34, 34) N-MNIST (polarity, x, y)."""
+    return (2, 34, 34) if cfg.dataset == "nmnist" else (1, 28, 28)
+
+
 def encode(cfg, inputs, rng, dtype):
-    """Network input (T, B, N_0) for a batch of samples (spec 6)."""
+    """Network input (T, B, N_0) for a batch of samples (spec 6); (T, B, C, H, W) for convolutional networks."""
+    x = _encode_flat(cfg, inputs, rng, dtype)
+    if cfg.architecture is not None:
+        x = x.reshape(x.shape[:2] + input_shape(cfg))
+    return x
+
+
+def _encode_flat(cfg, inputs, rng, dtype):
     from .. import encoders
 
     if cfg.dataset == "spike_train_task" or cfg.dataset == "nmnist":

@@ -67,13 +67,16 @@ def loss_of(cfg, trace, targets):
     return losses.psp_softmax(trace, targets)
 
 
-def train_step(net, cfg, optimizer, x, targets):
+def train_step(net, cfg, optimizer, x, targets, dropout_rng=None):
     """One forward -> loss -> backward -> post-processing -> optimiser step -> weight clamp.
 
-    Returns ``(loss_result, trace)``.
+    ``dropout_rng``: draws the dropout masks of layered networks (training only). Returns ``(loss_result, trace)``.
     """
-    early = bool(cfg.latency_early_stop and cfg.loss == "latency")
-    trace = forward(net, x, latency_early_stop=early)
+    if net.layers is not None:
+        trace = forward(net, x, dropout_rng=dropout_rng)
+    else:
+        early = bool(cfg.latency_early_stop and cfg.loss == "latency")
+        trace = forward(net, x, latency_early_stop=early)
     res = loss_of(cfg, trace, targets)
     grads = backward(net, trace, cfg.rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt, dL_da=res.dL_da,
                      nan_to_zero=cfg.nan_to_zero, grad_clip_value=cfg.grad_clip_value,
@@ -255,6 +258,8 @@ def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
     seen = 0
     correct = {r: 0 for r in reads}
     total = n * steps
+    # dropout masks of layered networks: their own stream per epoch (a resumed run draws the same)
+    dropout_rng = np.random.default_rng([cfg.seed, 4, epoch])
     for _ in range(steps):
         order = rs.shuffle_rng.permutation(n)
         for start in range(0, n, cfg.batch_size):
@@ -262,7 +267,7 @@ def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
             part = train_set.take(idx)
             x = encode(cfg, part.inputs, rs.shuffle_rng, dtype)
             targets = targets_of(cfg, part.targets, dtype)
-            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets)
+            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets, dropout_rng)
             loss_sum += float(res.value) * len(idx)
             seen += len(idx)
             for r in reads:

@@ -69,12 +69,46 @@ def build_network(cfg, rng=None):
     from ..init import init_biases, init_weights
 
     rng = np.random.default_rng([cfg.seed, 1]) if rng is None else rng
-    sizes = layer_sizes(cfg)
     dtype = np.dtype(cfg.dtype).type
+    if cfg.architecture is not None:
+        return _build_layered(cfg, rng, dtype)
+    sizes = layer_sizes(cfg)
     weights = init_weights(sizes, scheme=cfg.init, rng=rng, std=cfg.init_std, scale=cfg.init_scale, dtype=dtype)
     bias = cfg.init_bias if family_of(cfg).trains_biases else 0.0
     biases = init_biases(sizes, value=bias, dtype=dtype)
     return Network(weights, biases, build_model(cfg), dtype=dtype)
+
+
+def _build_layered(cfg, rng, dtype):
+    """Convolutional network of ``cfg.architecture`` (spec 7.6, A35): conv weights PyTorch's default
+    uniform(+-1/sqrt(C_in k k)), dense weights by ``cfg.init``, all times ``init_scale``; no biases.
+    Weights are drawn layer by layer from ``rng`` in the order of the architecture string."""
+    from .. import layers as LY
+    from ..init import init_weights
+    from .data import input_shape, n_outputs
+
+    shape = input_shape(cfg)
+    built = []
+    for item in LY.parse_architecture(cfg.architecture, shape, n_outputs(cfg)):
+        kind = item[0]
+        if kind == "conv":
+            _, C, k, stride, pad = item
+            fan_in = shape[0] * k * k
+            w = init_weights([fan_in, C], scheme="torch_linear", rng=rng, scale=cfg.init_scale, dtype=np.float64)[0]
+            layer = LY.Conv2d(np.ascontiguousarray(w.T.reshape(C, shape[0], k, k)), stride=stride, padding=pad)
+        elif kind == "dense":
+            w = init_weights([shape[0], item[1]], scheme=cfg.init, rng=rng, std=cfg.init_std, scale=cfg.init_scale,
+                             dtype=np.float64)[0]
+            layer = LY.Dense(w)
+        elif kind == "pool":
+            layer = LY.SumPool2d(item[1])
+        elif kind == "dropout":
+            layer = LY.Dropout(item[1])
+        else:
+            layer = LY.Flatten()
+        shape = layer._bind(shape, np.float64, f"architecture layer {len(built)} ({kind})").out_shape
+        built.append(layer)
+    return Network(layers=built, model=build_model(cfg), input_shape=input_shape(cfg), dtype=dtype)
 
 
 def parameters(net, cfg):
