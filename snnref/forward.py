@@ -37,6 +37,7 @@ from ._jit import kernel, parallel_kernel, prange
 from .model import Network
 from .neuron import eps as _eps
 from .trace import LayerTrace, Trace
+from . import fast_forward as _fast
 
 __all__ = ["forward", "Trace", "LayerTrace", "project"]
 
@@ -171,7 +172,7 @@ def _validate_input(net, x):
     return x
 
 
-def forward(net, x, form="rnn", *, latency_early_stop=False):
+def forward(net, x, form="rnn", *, latency_early_stop=False, impl="fast", workspace=None, validated=False):
     """Simulate ``net`` on input ``x`` and return the :class:`Trace` (spec 1.1-1.2, 2.1-2.3).
 
     Parameters
@@ -186,6 +187,17 @@ def forward(net, x, form="rnn", *, latency_early_stop=False):
         Official latency-loss behaviour (spec 5.3, A13): stop at the first step at which every output
         neuron of every sample has fired; the trace then has T_sim = that step + 1 steps. Since the
         model is causal this equals truncating the full simulation.
+    impl : "fast" (default) or "reference"
+        Form "rnn" only: "fast" is the event-driven fused kernel of :mod:`snnref.fast_forward`,
+        "reference" the projection kernel :func:`project` followed by the LIF kernel; the results are
+        bit-identical.
+    workspace : snnref.fast_forward.Workspace or None
+        With ``impl="fast"``: buffers reused from call to call; the returned trace is then valid until
+        the next call with the same workspace (see :class:`snnref.fast_forward.Workspace`).
+    validated : bool
+        True skips the O(size) checks of ``x`` (finite; 0/1 for ANTLR models) for an input already
+        checked once (e.g. per data set): ``x`` must then be a C-contiguous array of the network dtype;
+        shape and dtype are still checked.
 
     Returns
     -------
@@ -195,14 +207,19 @@ def forward(net, x, form="rnn", *, latency_early_stop=False):
     validate.check_choice(form, "form", ("rnn", "srm"))
     if not isinstance(latency_early_stop, (bool, np.bool_)):
         raise TypeError(f"latency_early_stop must be True or False; got {latency_early_stop!r}.")
-    x = _validate_input(net, x)
+    validate.check_choice(impl, "impl", ("fast", "reference"))
+    x = _fast.check_validated(net, x) if validated else _validate_input(net, x)
     m = net.model
     dtype = net.dtype
     T, B, _ = x.shape
     a0 = _psp_filter(x, dtype(m.alpha_I), dtype(m.beta_I)) if m.psp_output else None
     layers = []
     inp = x
-    for l, (W, bias) in enumerate(zip(net.weights, net.biases)):
+    # ---- the event-driven fused kernel (snnref.fast_forward); the loop below is the reference
+    if form == "rnn" and impl == "fast":
+        layers = _fast.simulate(net, x, workspace)
+    # ----
+    for l, (W, bias) in enumerate(zip(net.weights, net.biases) if not layers else ()):
         N = W.shape[1]
         I = np.empty((T, B, N), dtype=dtype)
         Vm = np.empty((T, B, N), dtype=dtype)
