@@ -23,9 +23,14 @@ checks every array bit for bit. What changes is where the work goes:
    already a C-contiguous array of the network dtype whose values were checked (finite; 0/1 for ANTLR
    models), e.g. once per data set. Shape and dtype are still checked (O(1)).
 
+5. Work split: (sample, block of neurons) items, several blocks per sample when the batch is smaller
+   than the thread count (a batch of one sample still uses every thread); every value is computed by
+   one item with the same operations, so results do not depend on the thread count.
+
 TSSL-BP (PSP-output) models keep the dense BLAS product x W for their real-valued first-layer input
 (passed to the kernel as a precomputed projection); their upper layers are event-driven.
 """
+import numba
 import numpy as np
 
 from ._jit import kernel, parallel_kernel, prange
@@ -47,7 +52,7 @@ def _input_events_kernel(X, bits, ptr, idx):
     for b in prange(B):
         n = 0
         for t in range(T):
-            ptr[b, t] = n
+            ptr[b, 0, t] = n
             xb = bits[t, b]
             x = X[t, b]
             for i0 in range(0, N, _BLOCK):
@@ -61,9 +66,9 @@ def _input_events_kernel(X, bits, ptr, idx):
                 if acc != 0:
                     for i in range(i0, min(N, i0 + _BLOCK)):
                         if x[i] != 0.0:
-                            idx[b, n] = i
+                            idx[b, 0, n] = i
                             n += 1
-        ptr[b, T] = n
+        ptr[b, 0, T] = n
 
 
 @kernel
@@ -87,42 +92,52 @@ def _lif_step(i_prev, v_prev, s_prev, p, bias, alpha_I, alpha_V, beta_I, beta_V,
 
 @parallel_kernel
 def _fused_lif_kernel(ptr, idx, P0, W, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current,
-                      strict, psp_output, emit, I, V, S, DU, A, out_ptr, out_idx):
+                      strict, psp_output, emit, K, I, V, S, DU, A, out_ptr, out_idx):
     """One layer, all steps, fused projection + LIF (the arithmetic of ``_lif_rnn_kernel``).
 
-    Input current of step t: the dense row P0[t, b] if P0 has steps, else the sum of the rows W[i] of the
-    input events of (t, b) (ascending i, from 0, in W's dtype). Fills I, V, S (and DU, A when
-    psp_output); with ``emit`` also the layer's own spike events (out_ptr, out_idx) for the layer above.
+    Work items: (sample b, block k of the layer's neurons), K blocks per sample (neurons of a layer are
+    independent given their input; K > 1 when the batch is smaller than the thread count). Input
+    current of step t: the dense row P0[t, b] if P0 has steps, else the sum of the rows W[i] of the
+    input events of (t, b): the event blocks kin = 0, 1, ... of the layer below in turn, each ascending,
+    so i ascends overall (from 0, in W's dtype: the reference's order). Fills I, V, S (and DU, A when
+    psp_output); with ``emit`` also the layer's own spike events, per block (out_ptr, out_idx).
     """
     T, B, N = I.shape
+    Kin = ptr.shape[1]
     dense = P0.shape[0] > 0
-    for b in prange(B):
+    for q in prange(B * K):
+        b = q // K
+        k = q % K
+        j0 = k * N // K
+        n = (k + 1) * N // K - j0
         # states of t-1 in the array dtype: they are the stored (rounded) values, exactly, and are
         # promoted to float64 where the step uses them, as in the reference
-        i_prev = np.zeros(N, dtype=I.dtype)
-        v_prev = np.zeros(N, dtype=I.dtype)
-        s_prev = np.zeros(N, dtype=I.dtype)
-        a_prev = np.zeros(N, dtype=np.float64)  # not re-read from A in the reference: kept unrounded
-        p = np.zeros(N, dtype=W.dtype)
+        i_prev = np.zeros(n, dtype=I.dtype)
+        v_prev = np.zeros(n, dtype=I.dtype)
+        s_prev = np.zeros(n, dtype=I.dtype)
+        a_prev = np.zeros(n, dtype=np.float64)  # not re-read from A in the reference: kept unrounded
+        p = np.zeros(n, dtype=W.dtype)
+        bias_k = bias[j0:j0 + n]
         n_out = 0
         for t in range(T):
             if dense:
-                p[:] = P0[t, b]
+                p[:] = P0[t, b, j0:j0 + n]
             else:
-                for j in range(N):
+                for j in range(n):
                     p[j] = 0.0
-                for e in range(ptr[b, t], ptr[b, t + 1]):
-                    w = W[idx[b, e]]
-                    for j in range(N):
-                        p[j] += w[j]
-            It = I[t, b]
-            Vt = V[t, b]
-            St = S[t, b]
+                for kin in range(Kin):
+                    for e in range(ptr[b, kin, t], ptr[b, kin, t + 1]):
+                        w = W[idx[b, kin, e], j0:j0 + n]
+                        for j in range(n):
+                            p[j] += w[j]
+            It = I[t, b, j0:j0 + n]
+            Vt = V[t, b, j0:j0 + n]
+            St = S[t, b, j0:j0 + n]
             if psp_output:
-                DUt = DU[t, b]
-                At = A[t, b]
-                for j in range(N):
-                    i_t, u_plus, v_t, s_t = _lif_step(i_prev[j], v_prev[j], s_prev[j], p[j], bias[j], alpha_I,
+                DUt = DU[t, b, j0:j0 + n]
+                At = A[t, b, j0:j0 + n]
+                for j in range(n):
+                    i_t, u_plus, v_t, s_t = _lif_step(i_prev[j], v_prev[j], s_prev[j], p[j], bias_k[j], alpha_I,
                                                       alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict)
                     It[j] = i_t
                     Vt[j] = v_t
@@ -135,8 +150,8 @@ def _fused_lif_kernel(ptr, idx, P0, W, bias, alpha_I, alpha_V, beta_I, beta_V, b
                     v_prev[j] = v_t
                     s_prev[j] = s_t
             else:  # without the PSP stores the loop is branch-free (selects) and vectorises
-                for j in range(N):
-                    i_t, u_plus, v_t, s_t = _lif_step(i_prev[j], v_prev[j], s_prev[j], p[j], bias[j], alpha_I,
+                for j in range(n):
+                    i_t, u_plus, v_t, s_t = _lif_step(i_prev[j], v_prev[j], s_prev[j], p[j], bias_k[j], alpha_I,
                                                       alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict)
                     It[j] = i_t
                     Vt[j] = v_t
@@ -145,13 +160,13 @@ def _fused_lif_kernel(ptr, idx, P0, W, bias, alpha_I, alpha_V, beta_I, beta_V, b
                     v_prev[j] = v_t
                     s_prev[j] = s_t
             if emit:
-                out_ptr[b, t] = n_out
-                for j in range(N):
+                out_ptr[b, k, t] = n_out
+                for j in range(n):
                     if St[j] != 0.0:
-                        out_idx[b, n_out] = j
+                        out_idx[b, k, n_out] = j0 + j
                         n_out += 1
         if emit:
-            out_ptr[b, T] = n_out
+            out_ptr[b, k, T] = n_out
 
 
 # --------------------------------------------------------------------------------------- workspace
@@ -211,19 +226,30 @@ def check_validated(net, x):
 
 def input_events(X, alloc=_Fresh):
     """``(ptr, idx)``: per sample b the indices i with X[t, b, i] != 0 of step t are
-    ``idx[b, ptr[b, t]:ptr[b, t+1]]`` (ascending). X: validated C-contiguous (T, B, N) float array."""
+    ``idx[b, 0, ptr[b, 0, t]:ptr[b, 0, t+1]]`` (ascending; one event block). X: validated C-contiguous
+    (T, B, N) float array."""
     T, B, N = X.shape
-    ptr = alloc.array(("ptr", -1), (B, T + 1), np.int64)
-    idx = alloc.array(("idx", -1), (B, T * N), np.int32)
+    ptr = alloc.array(("ptr", -1), (B, 1, T + 1), np.int64)
+    idx = alloc.array(("idx", -1), (B, 1, T * N), np.int32)
     bits = X.view(np.uint32 if X.dtype == np.float32 else np.uint64)
     _input_events_kernel(X, bits, ptr, idx)
     return ptr, idx
 
 
-def simulate(net, x, workspace=None):
+def neuron_blocks(B, N, threads, min_block=32):
+    """Neuron blocks per sample: enough (sample, block) work items for every thread (1 when B >= threads),
+    blocks of at least ``min_block`` neurons. Any value gives the same results."""
+    return max(1, min(-(-threads // B), N // min_block))
+
+
+def simulate(net, x, workspace=None, threads=None, min_block=32):
     """The layers of the RNN-form forward pass of ``net`` on the validated input ``x`` (the list of
     :class:`LayerTrace` that :func:`snnref.forward` puts into its trace). ``workspace``: a
-    :class:`Workspace` or None."""
+    :class:`Workspace` or None. ``threads``: the thread count the work split is made for (default:
+    numba's current one) and ``min_block`` the smallest neuron block (:func:`neuron_blocks`); the results
+    do not depend on either."""
+    if threads is None:
+        threads = numba.get_num_threads()
     m = net.model
     dtype = net.dtype
     alloc = _Fresh if workspace is None else workspace
@@ -235,8 +261,8 @@ def simulate(net, x, workspace=None):
         W0 = net.weights[0]
         # the current filter I = alpha_I I + beta_I P of the projected input makes I = W^T a^0 (spec 2.3)
         P0 = np.ascontiguousarray((x.reshape(T * B, -1) @ W0).reshape(T, B, W0.shape[1]))
-        ptr = np.zeros((B, T + 1), dtype=np.int64)
-        idx = np.zeros((B, 0), dtype=np.int32)
+        ptr = np.zeros((B, 1, T + 1), dtype=np.int64)
+        idx = np.zeros((B, 1, 0), dtype=np.int32)
     else:
         P0 = no_p0
         ptr, idx = input_events(x, alloc)
@@ -252,14 +278,15 @@ def simulate(net, x, workspace=None):
         else:
             DU = A = None
         emit = l + 1 < L
+        K = neuron_blocks(B, N, threads, min_block)
         if emit:
-            out_ptr = alloc.array(("ptr", l), (B, T + 1), np.int64)
-            out_idx = alloc.array(("idx", l), (B, T * N), np.int32)
+            out_ptr = alloc.array(("ptr", l), (B, K, T + 1), np.int64)
+            out_idx = alloc.array(("idx", l), (B, K, T * (-(-N // K))), np.int32)
         else:
-            out_ptr = np.zeros((0, 0), dtype=np.int64)
-            out_idx = np.zeros((0, 0), dtype=np.int32)
+            out_ptr = np.zeros((0, 0, 0), dtype=np.int64)
+            out_idx = np.zeros((0, 0, 0), dtype=np.int32)
         _fused_lif_kernel(ptr, idx, P0, W, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
-                          m.reset_current, m.strict_threshold, m.psp_output, emit, I, V, S,
+                          m.reset_current, m.strict_threshold, m.psp_output, emit, K, I, V, S,
                           DU if DU is not None else empty, A if A is not None else empty, out_ptr, out_idx)
         layers.append(LayerTrace(I, V, S, DU, A))
         ptr, idx, P0 = out_ptr, out_idx, no_p0
