@@ -146,8 +146,10 @@ def _interleaved_ms(fns, repeats):
 
 
 def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("act_srm", "timing", "antlr"),
-                forward_variants=True, memory=True):
-    """ms/sample of forward and of forward + loss + backward per rule; peak MiB per step."""
+                forward_variants=True, memory=True, workspace=False):
+    """ms/sample of forward and of forward + loss + backward per rule; peak MiB per step. ``workspace``:
+    the rule steps call the forward with a reused workspace on the validated input (as a training loop
+    can); otherwise with the defaults."""
     import snnref
     from snnref.fast_forward import Workspace
 
@@ -157,8 +159,10 @@ def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("
     if forward_variants:
         fns["forward_workspace_validated"] = lambda: snnref.forward(net, x, workspace=ws, validated=True)
         fns["forward_reference_impl"] = lambda: snnref.forward(net, x, impl="reference")
+    ws_step = Workspace()
+    fwd = {"workspace": ws_step, "validated": True} if workspace else {}
     for rule in rules:
-        fns[rule] = lambda rule=rule: _antlr_step(net, x, labels, rule)
+        fns[rule] = lambda rule=rule: _antlr_step(net, x, labels, rule, **fwd)
     out = {k: v / B for k, v in _interleaved_ms(fns, repeats).items()}
     if memory:
         out["memory_mb"] = {k: _peak_mb(fn) for k, fn in fns.items() if k in ("forward",) + tuple(rules)}
@@ -169,13 +173,15 @@ def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("
 
 def bench_scaling(dtype, repeats):
     """ns per T x B x N (N = hidden neurons) of ANTLR forward + loss + backward on the bench workload,
-    one of T, N, B varied at a time around (300, 800, 16); and B = 1 vs B = 16 per sample."""
+    one of T, N, B varied at a time around (300, 800, 16); and B = 1 vs B = 16 per sample. The forward
+    reuses a workspace (its fresh pages would otherwise be faulted in on every call, a cost that grows
+    with the array size); the backward allocates as usual."""
     rows = [(T, 16, 800) for T in (100, 300, 1000)] + [(300, 16, N) for N in (100, 400, 800, 1600, 3200)] + \
         [(300, B, 800) for B in (1, 16, 64, 256)]
     table = {}
     for T, B, N in dict.fromkeys(rows):
         r = bench_antlr(dtype, max(1, repeats if T * B * N <= 300 * 64 * 800 else repeats // 2 + 1), T=T, B=B,
-                        hidden=N, rules=("antlr",), forward_variants=False, memory=False)
+                        hidden=N, rules=("antlr",), forward_variants=False, memory=False, workspace=True)
         table[f"T{T}_B{B}_N{N}"] = {"ms_per_sample": r["antlr"], "ns_per_TBN": 1e6 * r["antlr"] / (T * N),
                                     "forward_ns_per_TBN": 1e6 * r["forward"] / (T * N)}
     base = table["T300_B16_N800"]["ns_per_TBN"]
