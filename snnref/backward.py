@@ -24,7 +24,7 @@ __all__ = ["backward", "Gradients", "RULES", "check_trace"]
 
 
 def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints=False,
-             nan_to_zero=False, grad_clip_value=None, grad_clip_norm=None, **options):
+             nan_to_zero=False, grad_clip_value=None, grad_clip_norm=None, workspace=None, **options):
     """Gradient estimate of a loss w.r.t. the weights and biases of ``net`` by ``rule``.
 
     Parameters
@@ -48,6 +48,10 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
         element-wise value clipping of weight and bias gradients (ANTLR), global L2-norm clipping
         over all weight gradients (TSSL-BP, spec 7.6). Applied in that order, after the rule
         (so after the timing penalty).
+    workspace : snnref.workspace.Workspace or None
+        Buffers reused from call to call by the fast ANTLR-family paths for their internal arrays
+        (nothing returned is a view of them; ignored with ``return_adjoints=True`` and by TSSL-BP and the
+        reference implementations). May be the workspace passed to :func:`snnref.forward`.
     **options
         Rule options with the names of spec 11, listed with defaults and allowed values in
         :data:`snnref.rules.options.OPTIONS` (``python -m snnref rules``); unknown names raise TypeError.
@@ -58,4 +62,4 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
     """
     return _rules.run(net, trace, rule, dL_dS, dL_dt, dL_da, return_adjoints=return_adjoints,
                       nan_to_zero=nan_to_zero, grad_clip_value=grad_clip_value, grad_clip_norm=grad_clip_norm,
-                      **options)
+                      workspace=workspace, **options)

@@ -35,6 +35,7 @@ import numpy as np
 
 from ._jit import kernel, parallel_kernel, prange
 from .trace import LayerTrace
+from .workspace import Workspace, _Fresh
 
 __all__ = ["Workspace", "check_validated", "input_events", "simulate"]
 
@@ -167,42 +168,6 @@ def _fused_lif_kernel(ptr, idx, P0, W, bias, alpha_I, alpha_V, beta_I, beta_V, b
                         n_out += 1
         if emit:
             out_ptr[b, k, T] = n_out
-
-
-# --------------------------------------------------------------------------------------- workspace
-class Workspace:
-    """Buffers reused by successive calls of ``snnref.forward(net, x, workspace=ws)``.
-
-    The trace returned by a call with ``ws`` is made of views of these buffers: it stays valid until the
-    next call with the same ``ws`` (which overwrites it). Buffers grow to the largest shape asked for and
-    are never shrunk; ``nbytes`` is their total size. One workspace per concurrent trace (a training
-    loop keeps one for the whole run; evaluation may use another).
-    """
-
-    def __init__(self):
-        self._buf = {}
-
-    def array(self, key, shape, dtype):
-        """A C-contiguous array of ``shape`` and ``dtype`` backed by the buffer ``key`` (contents undefined)."""
-        dtype = np.dtype(dtype)
-        n = int(np.prod(shape, dtype=np.int64))
-        buf = self._buf.get(key)
-        if buf is None or buf.dtype != dtype or buf.size < n:
-            buf = np.empty(max(n, 1), dtype=dtype)
-            self._buf[key] = buf
-        return buf[:n].reshape(shape)
-
-    @property
-    def nbytes(self):
-        return sum(b.nbytes for b in self._buf.values())
-
-
-class _Fresh:
-    """Allocates every array anew (the behaviour without a workspace)."""
-
-    @staticmethod
-    def array(key, shape, dtype):
-        return np.empty(shape, dtype=dtype)
 
 
 # --------------------------------------------------------------------------------------- driver

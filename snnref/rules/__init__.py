@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple
 from .. import _validate as validate
 from .. import postprocess
 from ..trace import Gradients, check_loss_gradients
+from ..workspace import Workspace
 from . import activation, antlr, options, timing, tsslbp
 
 __all__ = ["RULES", "Rule", "run"]
@@ -47,14 +48,19 @@ RULES = {
 
 
 def run(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints=False, nan_to_zero=False,
-        grad_clip_value=None, grad_clip_norm=None, **rule_options):
+        grad_clip_value=None, grad_clip_norm=None, workspace=None, **rule_options):
     """Gradients of ``rule`` (see :func:`snnref.backward` for the parameters): checks once, dispatch,
-    post-processing (NaN -> 0, value clip, norm clip, in that order)."""
+    post-processing (NaN -> 0, value clip, norm clip, in that order). ``workspace`` reaches the rule
+    entry as ``opt["workspace"]`` (not among the options of the result)."""
     validate.check_choice(rule, "rule", RULES)
     entry = RULES[rule]
     dL_dS, dL_dt, dL_da = check_loss_gradients(net, trace, rule, entry.family, dL_dS, dL_dt, dL_da)
+    if workspace is not None and not isinstance(workspace, Workspace):
+        raise TypeError(f"workspace must be a snnref.workspace.Workspace or None; got {type(workspace).__name__}.")
     opt = options.resolve(rule, rule_options)
+    opt["workspace"] = workspace
     dW, db, adjoints = entry.fn(net, trace, dL_dS, dL_dt, dL_da, bool(return_adjoints), opt)
+    del opt["workspace"]
     if nan_to_zero:
         dW = postprocess.nan_to_zero(dW)
         db = postprocess.nan_to_zero(db)
