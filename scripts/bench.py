@@ -122,13 +122,16 @@ def _antlr_workload(dtype, T=300, B=16, hidden=800, init_bias=1.0):
     return net, x, labels
 
 
-def _antlr_step(net, x, labels, rule, **fwd):
+def _antlr_step(net, x, labels, rule, workspace=None):
+    """forward, latency loss, backward; with a workspace (reused by forward and backward, validated input)
+    as a training loop can call them, else with the defaults."""
     import snnref
     from snnref import losses
 
+    fwd = {} if workspace is None else {"workspace": workspace, "validated": True}
     tr = snnref.forward(net, x, **fwd)
     res = losses.latency(tr, labels, beta_softmax=1.0, lambda_nospike=0.1)
-    return snnref.backward(net, tr, rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt)
+    return snnref.backward(net, tr, rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt, workspace=workspace)
 
 
 def _interleaved_ms(fns, repeats):
@@ -159,10 +162,10 @@ def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("
     if forward_variants:
         fns["forward_workspace_validated"] = lambda: snnref.forward(net, x, workspace=ws, validated=True)
         fns["forward_reference_impl"] = lambda: snnref.forward(net, x, impl="reference")
-    ws_step = Workspace()
-    fwd = {"workspace": ws_step, "validated": True} if workspace else {}
     for rule in rules:
-        fns[rule] = lambda rule=rule: _antlr_step(net, x, labels, rule, **fwd)
+        fns[rule] = lambda rule=rule: _antlr_step(net, x, labels, rule)
+        if workspace:
+            fns[f"{rule}_workspace"] = lambda rule=rule, ws=Workspace(): _antlr_step(net, x, labels, rule, ws)
     out = {k: v / B for k, v in _interleaved_ms(fns, repeats).items()}
     if memory:
         out["memory_mb"] = {k: _peak_mb(fn) for k, fn in fns.items() if k in ("forward",) + tuple(rules)}
@@ -173,20 +176,23 @@ def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("
 
 def bench_scaling(dtype, repeats):
     """ns per T x B x N (N = hidden neurons) of ANTLR forward + loss + backward on the bench workload,
-    one of T, N, B varied at a time around (300, 800, 16); and B = 1 vs B = 16 per sample. The forward
-    reuses a workspace (its fresh pages would otherwise be faulted in on every call, a cost that grows
-    with the array size); the backward allocates as usual."""
+    one of T, N, B varied at a time around (300, 800, 16) (B = 1 vs B = 16: per sample), with the
+    defaults and with a workspace reused by forward and backward ("_workspace"; without it, arrays
+    larger than the C library's reuse threshold are faulted in afresh on every call); "relative" is
+    the ratio to (300, 800, 16)."""
     rows = [(T, 16, 800) for T in (100, 300, 1000)] + [(300, 16, N) for N in (100, 400, 800, 1600, 3200)] + \
         [(300, B, 800) for B in (1, 16, 64, 256)]
     table = {}
     for T, B, N in dict.fromkeys(rows):
         r = bench_antlr(dtype, max(1, repeats if T * B * N <= 300 * 64 * 800 else repeats // 2 + 1), T=T, B=B,
                         hidden=N, rules=("antlr",), forward_variants=False, memory=False, workspace=True)
-        table[f"T{T}_B{B}_N{N}"] = {"ms_per_sample": r["antlr"], "ns_per_TBN": 1e6 * r["antlr"] / (T * N),
+        table[f"T{T}_B{B}_N{N}"] = {"ns_per_TBN": 1e6 * r["antlr"] / (T * N),
+                                    "ns_per_TBN_workspace": 1e6 * r["antlr_workspace"] / (T * N),
                                     "forward_ns_per_TBN": 1e6 * r["forward"] / (T * N)}
-    base = table["T300_B16_N800"]["ns_per_TBN"]
+    base = table["T300_B16_N800"]
     for v in table.values():
-        v["relative_to_T300_B16_N800"] = v["ns_per_TBN"] / base
+        v["relative"] = v["ns_per_TBN"] / base["ns_per_TBN"]
+        v["relative_workspace"] = v["ns_per_TBN_workspace"] / base["ns_per_TBN_workspace"]
     return table
 
 
@@ -342,19 +348,24 @@ def main(argv=None):
            "numba_threads": numba.get_num_threads(), "blas_threads": blas_threads(),
            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
     res["cold_compile_s"] = None if (args.no_compile or args.quick) else cold_compile_seconds()
-    a = bench_antlr(args.dtype, repeats)
+    a = bench_antlr(args.dtype, repeats, workspace=True)
     res["bench_workload_ms_per_sample"] = {k: a[k] for k in ("forward", "forward_workspace_validated",
-                                                              "forward_reference_impl", "act_srm", "timing", "antlr")}
+                                                              "forward_reference_impl", "act_srm", "timing", "antlr",
+                                                              "act_srm_workspace", "timing_workspace",
+                                                              "antlr_workspace")}
     res["bench_workload_spikes_per_sample"] = a["spikes_per_sample"]
-    o = bench_antlr(args.dtype, repeats, init_bias=0.0, memory=False)
+    o = bench_antlr(args.dtype, repeats, init_bias=0.0, memory=False, workspace=True)
     res["official_init_ms_per_sample"] = {k: o[k] for k in ("forward", "forward_workspace_validated",
-                                                             "forward_reference_impl", "act_srm", "timing", "antlr")}
+                                                             "forward_reference_impl", "act_srm", "timing", "antlr",
+                                                             "act_srm_workspace", "timing_workspace",
+                                                             "antlr_workspace")}
     res["official_init_spikes_per_sample"] = o["spikes_per_sample"]
     w = bench_antlr(args.dtype, max(2, repeats // 2), hidden=3200, rules=("antlr",), forward_variants=False,
-                    memory=False)
-    res["wide_3200_ms_per_sample"] = {"forward": w["forward"], "antlr": w["antlr"]}
-    t = bench_antlr(args.dtype, max(2, repeats // 2), T=1000, rules=("antlr",), forward_variants=False, memory=False)
-    res["T1000_ms_per_sample"] = {"forward": t["forward"], "antlr": t["antlr"]}
+                    memory=False, workspace=True)
+    res["wide_3200_ms_per_sample"] = {k: w[k] for k in ("forward", "antlr", "antlr_workspace")}
+    t = bench_antlr(args.dtype, max(2, repeats // 2), T=1000, rules=("antlr",), forward_variants=False, memory=False,
+                    workspace=True)
+    res["T1000_ms_per_sample"] = {k: t[k] for k in ("forward", "antlr", "antlr_workspace")}
     ts = bench_tsslbp(args.dtype, repeats)
     res["tsslbp_fwd_bwd_ms_per_sample"] = ts["fwd_bwd"]
     res["tsslbp_fwd_bwd_ms_per_sample_reference_impl"] = ts["fwd_bwd_reference_impl"]
