@@ -360,10 +360,10 @@ def main(argv=None):
                                                              "act_srm_workspace", "timing_workspace",
                                                              "antlr_workspace")}
     res["official_init_spikes_per_sample"] = o["spikes_per_sample"]
-    w = bench_antlr(args.dtype, max(2, repeats // 2), hidden=3200, rules=("antlr",), forward_variants=False,
+    w = bench_antlr(args.dtype, repeats, hidden=3200, rules=("antlr",), forward_variants=False,
                     memory=False, workspace=True)
     res["wide_3200_ms_per_sample"] = {k: w[k] for k in ("forward", "antlr", "antlr_workspace")}
-    t = bench_antlr(args.dtype, max(2, repeats // 2), T=1000, rules=("antlr",), forward_variants=False, memory=False,
+    t = bench_antlr(args.dtype, repeats, T=1000, rules=("antlr",), forward_variants=False, memory=False,
                     workspace=True)
     res["T1000_ms_per_sample"] = {k: t[k] for k in ("forward", "antlr", "antlr_workspace")}
     ts = bench_tsslbp(args.dtype, repeats)
