@@ -213,6 +213,8 @@ def simulate(net, x, workspace=None, threads=None, min_block=32):
     :class:`Workspace` or None. ``threads``: the thread count the work split is made for (default:
     numba's current one) and ``min_block`` the smallest neuron block (:func:`neuron_blocks`); the results
     do not depend on either."""
+    if workspace is not None and not isinstance(workspace, Workspace):
+        raise TypeError(f"workspace must be a snnref.workspace.Workspace or None; got {type(workspace).__name__}.")
     if threads is None:
         threads = numba.get_num_threads()
     m = net.model

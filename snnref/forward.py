@@ -191,9 +191,9 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, impl="fast", worksp
         Form "rnn" only: "fast" is the event-driven fused kernel of :mod:`snnref.fast_forward`,
         "reference" the projection kernel :func:`project` followed by the LIF kernel; the results are
         bit-identical.
-    workspace : snnref.fast_forward.Workspace or None
+    workspace : snnref.workspace.Workspace or None
         With ``impl="fast"``: buffers reused from call to call; the returned trace is then valid until
-        the next call with the same workspace (see :class:`snnref.fast_forward.Workspace`).
+        the next forward call with the same workspace (see :class:`snnref.workspace.Workspace`).
     validated : bool
         True skips the O(size) checks of ``x`` (finite; 0/1 for ANTLR models) for an input already
         checked once (e.g. per data set): ``x`` must then be a C-contiguous array of the network dtype;

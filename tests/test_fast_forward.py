@@ -155,3 +155,5 @@ def test_validated_checks_shape_and_dtype(rng):
         forward(net, x, impl="numpy")
     with pytest.raises(ValueError, match="only 0 and 1"):   # the default still checks the values
         forward(net, x + 0.5)
+    with pytest.raises(TypeError, match="workspace must be"):
+        forward(net, x, workspace={})
