@@ -23,10 +23,7 @@ checks both. What is skipped or reordered, and why it is exact:
 4. (C3) over the non-zero presynaptic values of the active rows only (dI^l = 0 elsewhere), (C4) over
    the active rows, both in the reference's order (t ascending, then b), with the real value of S
    (exact for relaxed traces).
-5. In the common case (act_srm, timing, antlr without adjoint output) each row is swept twice: the
-   injected voltage gradient (the surrogate exp calls) into a float64 work row, then the linear core
-   and traces without calls (so that it vectorises); the same operations on the same values.
-6. Work split: within a layer the neurons are independent, so the parallel work items are blocks of
+5. Work split: within a layer the neurons are independent, so the parallel work items are blocks of
    neurons (one per thread; balanced even when t_end differs between samples). Every value is
    computed by exactly one item in a fixed order, so results do not depend on the thread count.
 
@@ -106,7 +103,6 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
         c_dI = np.zeros(N, dtype=dI_c.dtype)
         c_E1 = np.zeros(N, dtype=dI_c.dtype)
         c_E2 = np.zeros(N, dtype=dI_c.dtype)
-        w_dv = np.zeros(N, dtype=np.float64)
         for b in range(B):
             te = t_end[b]
             for j in range(j0, j1):
@@ -130,7 +126,6 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
                     # below without the branches of the other rules and options (same arithmetic)
                     dI_r = dI_c[r]
                     dVdep_r = dVdep_c[r]
-                    # pass 1: the injected voltage gradient (the exp calls; float64 work row w_dv)
                     for j in range(j0, j1):
                         s = S_t[j]
                         v = V_t[j]
@@ -142,11 +137,6 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
                         if use_tim and s == 1.0:
                             tim = timing_injection(Tp_r[j], t, v, V_p[j], S_p[j], vstar_code, vstar_floor)
                             dv = dv + lam_tim * tim if use_act else tim
-                        w_dv[j] = dv
-                    # pass 2: the linear core and the traces (no calls: vectorisable)
-                    for j in range(j0, j1):
-                        s = S_t[j]
-                        dv = w_dv[j]
                         dV1 = c_dV[j]
                         dvdep, di = core_step(dv, s, c_dVdep[j], c_dI[j], alpha_I, alpha_V, beta_V)
                         c_dV[j] = dv
