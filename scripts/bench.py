@@ -1,34 +1,42 @@
 #!/usr/bin/env python
-"""Speed and memory benchmark of snnref's kernels (issue "Performance"); not part of the test suite.
+"""Speed and memory benchmark of snnref's kernels; not part of the test suite.
 
-Workloads (as the official-code measurements it is compared with):
-- ANTLR family: 784-800-10, T = 300, B = 16, latency-coded MNIST batch (spec 6.1), the network of the
-  ``antlr-mnist-latency`` preset (active at init), ANTLR latency loss (spec 5.3). Timed: forward alone,
-  and forward + loss + backward for act_srm, timing and antlr.
+Workloads:
+- ANTLR family, "bench" workload: 784-800-10, T = 300, B = 16, latency-coded MNIST batch (spec 6.1), the
+  network of the ``antlr-mnist-latency`` preset (init_bias 1.0: active at init), ANTLR latency loss
+  (spec 5.3). Timed: forward alone (default call, and with a reused workspace on a validated input, as a
+  training loop would call it; and ``impl="reference"``), and forward + loss + backward for act_srm,
+  timing and antlr.
+- ANTLR family, "official-init" workload: the same with the official codes' initialisation (biases 0,
+  spec A10): the output fires late or never, so every sample's backward runs all T steps.
+- wide layer (784-3200-10) and long window (T = 1000): ANTLR forward + loss + backward.
 - TSSL-BP: 784-400-400-10, T = 5, B = 100, static MNIST input, ``tsslbp-mnist-mlp`` preset, PSP kernel
   loss; forward + loss + backward, split into forward (BLAS input product, sparse projection, rest),
-  loss, backward (recursion kernels, BLAS products dW / E, the rest: Python, allocations, thread
-  wake-ups); also with the reference backward kernel (``impl="reference"``) and in the other dtype.
+  loss, backward (recursion kernels, BLAS products dW / E, the rest); also with the reference backward
+  kernel (``impl="reference"``), in the other dtype, and with one BLAS thread.
 - TSSL-BP CNN (``--cnn``): 15C5-P2-40C5-P2-300-10, T = 5, B = 50, the ``tsslbp-mnist-cnn`` preset,
   static MNIST input, PSP kernel loss; forward + loss + backward in float32 and float64, the
-  convolution kernels separately, and the 60000-sample training-epoch estimate.
+  convolution kernels separately, and a measured training run with its linear epoch extrapolation.
 - Training: a real loop (``snnref.train.train_step``: encoding, forward, loss, backward, clipping,
-  optimiser step) over ``--train-batches`` batches of the ``antlr-mnist-latency`` (and
-  ``tsslbp-mnist-mlp``) preset, extrapolated to one 60000-sample epoch (evaluation not included).
-Also: scaling of ANTLR forward+backward (time and peak memory) with T and with B, cold numba compile
-time of everything (a subprocess with an empty NUMBA_CACHE_DIR), peak RSS, and the peak memory
-allocated by numpy during one step of every workload (tracemalloc; numba-internal scratch arrays
-are not included).
+  optimiser step) over ``--train-samples`` samples of the ``antlr-mnist-latency`` and
+  ``tsslbp-mnist-mlp`` presets: the measured seconds, and their linear extrapolation to one
+  60000-sample epoch (evaluation not included).
+- Scaling table (``--scaling``, default on): ns per T x B x N (N = hidden neurons) of ANTLR forward +
+  loss + backward on the bench workload, varying one of T (100..1000), N (100..3200), B (1..256).
+Also: cold numba compile time of everything (a subprocess with an empty NUMBA_CACHE_DIR), peak RSS,
+the peak memory allocated by numpy during one step (tracemalloc), the 1-minute load average at the
+start and end, numba's thread count and threading layer, and OpenBLAS's thread count.
 
 Usage::
 
-    python scripts/bench.py                   # human-readable table (~2-3 min)
+    python scripts/bench.py                   # human-readable table
     python scripts/bench.py --json            # one JSON line
     python scripts/bench.py --dtype float64
-    python scripts/bench.py --quick           # < 1 min: fewer repeats, no compile / scaling runs
+    python scripts/bench.py --quick           # fewer repeats, no compile / scaling runs, 640 training samples
 
-Timings are noisy on a shared machine: compare ratios within one run (median of ``--repeats``);
-``load_avg`` records the 1-minute load average before and after the run.
+Timings are noisy on a shared machine: compare ratios within one run (median of ``--repeats``). No
+figure of another implementation is stored here: a comparison with the official codes must run them
+on the same machine in the same session (see the README).
 """
 import argparse
 import json
@@ -42,15 +50,6 @@ import tracemalloc
 
 import numpy as np
 
-#: Official implementations on the reference 2-core machine (float32, torch 2.13 CPU, 2 threads), ms/sample.
-OFFICIAL_MS_PER_SAMPLE = {
-    "forward_ms_per_sample": 12.4,
-    "act_srm_fwd_bwd_ms_per_sample": 20.6,
-    "timing_fwd_bwd_ms_per_sample": 23.1,
-    "antlr_fwd_bwd_ms_per_sample": 30.7,
-    "tsslbp_fwd_bwd_ms_per_sample": 0.40,
-}
-
 _COMPILE_SCRIPT = r"""
 import time, numpy as np
 t0 = time.perf_counter()
@@ -63,6 +62,10 @@ for dtype in ("float64", "float32"):
     x = (rng.random((20, 2, 6)) < 0.3).astype(dtype)
     tr = snnref.forward(net, x)
     snnref.forward(net, x, form="srm")
+    try:
+        snnref.forward(net, x, impl="reference")
+    except TypeError:  # a version without the fused forward
+        pass
     res = losses.latency(tr, np.array([0, 1]))
     for rule in ("act_rnn", "act_srm", "act_slayer", "timing", "antlr"):
         snnref.backward(net, tr, rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt)
@@ -109,52 +112,91 @@ def _peak_mb(fn):
 
 
 # ------------------------------------------------------------------------------------------- ANTLR
-def _antlr_workload(dtype, T=300, B=16):
+def _antlr_workload(dtype, T=300, B=16, hidden=800, init_bias=1.0):
     from snnref import encoders
     from snnref.config import load_preset
     from snnref.data import load_mnist
     from snnref.train import build_network
 
-    net = build_network(load_preset("antlr-mnist-latency").replace(T=T, dtype=dtype))
+    net = build_network(load_preset("antlr-mnist-latency").replace(T=T, dtype=dtype, hidden=[hidden],
+                                                                    init_bias=init_bias))
     images, labels = load_mnist("train", limit=B)
     x = encoders.latency(images, T=T, dtype=np.dtype(dtype).type)
     return net, x, labels
 
 
-def _antlr_step(net, x, labels, rule):
+def _antlr_step(net, x, labels, rule, workspace=None):
+    """forward, latency loss, backward; with a workspace (reused by forward and backward, validated input)
+    as a training loop can call them, else with the defaults."""
     import snnref
     from snnref import losses
 
-    tr = snnref.forward(net, x)
+    fwd = {} if workspace is None else {"workspace": workspace, "validated": True}
+    tr = snnref.forward(net, x, **fwd)
     res = losses.latency(tr, labels, beta_softmax=1.0, lambda_nospike=0.1)
-    return snnref.backward(net, tr, rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt)
+    return snnref.backward(net, tr, rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt, workspace=workspace)
 
 
-def bench_antlr(dtype, repeats, T=300, B=16, rules=("act_srm", "timing", "antlr"), memory=True):
-    """ms/sample of forward and of forward + loss + backward per rule; peak MiB per step."""
+def _interleaved_ms(fns, repeats):
+    """Median ms per call of each function, timed in interleaved rounds (one call of each per round) so
+    that a burst of load from other processes hits all of them; one warm-up call each first."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+
+
+def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("act_srm", "timing", "antlr"),
+                forward_variants=True, memory=True, workspace=False):
+    """ms/sample of forward and of forward + loss + backward per rule; peak MiB per step. ``workspace``:
+    the rule steps call the forward with a reused workspace on the validated input (as a training loop
+    can); otherwise with the defaults."""
     import snnref
+    from snnref.fast_forward import Workspace
 
-    net, x, labels = _antlr_workload(dtype, T, B)
-    out = {"memory_mb": {}}
-
-    def fwd():
-        return snnref.forward(net, x)
-
-    fwd()
-    out["forward"] = _median_ms(fwd, repeats) / B
-    if memory:
-        out["memory_mb"]["forward"] = _peak_mb(fwd)
+    net, x, labels = _antlr_workload(dtype, T, B, hidden, init_bias)
+    ws = Workspace()
+    fns = {"forward": lambda: snnref.forward(net, x)}
+    if forward_variants:
+        fns["forward_workspace_validated"] = lambda: snnref.forward(net, x, workspace=ws, validated=True)
+        fns["forward_reference_impl"] = lambda: snnref.forward(net, x, impl="reference")
     for rule in rules:
-        def step(rule=rule):
-            _antlr_step(net, x, labels, rule)
-
-        step()
-        out[rule] = _median_ms(step, repeats) / B
-        if memory:
-            out["memory_mb"][rule] = _peak_mb(step)
+        fns[rule] = lambda rule=rule: _antlr_step(net, x, labels, rule)
+        if workspace:
+            fns[f"{rule}_workspace"] = lambda rule=rule, ws=Workspace(): _antlr_step(net, x, labels, rule, ws)
+    out = {k: v / B for k, v in _interleaved_ms(fns, repeats).items()}
+    if memory:
+        out["memory_mb"] = {k: _peak_mb(fn) for k, fn in fns.items() if k in ("forward",) + tuple(rules)}
     tr = snnref.forward(net, x)
-    out["spikes_per_sample"] = float(sum(lt.S.sum() for lt in tr.layers) / B)
+    out["spikes_per_sample"] = [float(lt.S.sum() / B) for lt in tr.layers]
     return out
+
+
+def bench_scaling(dtype, repeats):
+    """ns per T x B x N (N = hidden neurons) of ANTLR forward + loss + backward on the bench workload,
+    one of T, N, B varied at a time around (300, 800, 16) (B = 1 vs B = 16: per sample), with the
+    defaults and with a workspace reused by forward and backward ("_workspace"; without it, arrays
+    larger than the C library's reuse threshold are faulted in afresh on every call); "relative" is
+    the ratio to (300, 800, 16)."""
+    rows = [(T, 16, 800) for T in (100, 300, 1000)] + [(300, 16, N) for N in (100, 400, 800, 1600, 3200)] + \
+        [(300, B, 800) for B in (1, 16, 64, 256)]
+    table = {}
+    for T, B, N in dict.fromkeys(rows):
+        r = bench_antlr(dtype, max(1, repeats if T * B * N <= 300 * 64 * 800 else repeats // 2 + 1), T=T, B=B,
+                        hidden=N, rules=("antlr",), forward_variants=False, memory=False, workspace=True)
+        table[f"T{T}_B{B}_N{N}"] = {"ns_per_TBN": 1e6 * r["antlr"] / (T * N),
+                                    "ns_per_TBN_workspace": 1e6 * r["antlr_workspace"] / (T * N),
+                                    "forward_ns_per_TBN": 1e6 * r["forward"] / (T * N)}
+    base = table["T300_B16_N800"]
+    for v in table.values():
+        v["relative"] = v["ns_per_TBN"] / base["ns_per_TBN"]
+        v["relative_workspace"] = v["ns_per_TBN_workspace"] / base["ns_per_TBN_workspace"]
+    return table
 
 
 # ------------------------------------------------------------------------------------------- TSSL-BP
@@ -294,6 +336,39 @@ def bench_cnn(dtype, repeats, B=50, T=5):
     return out
 
 
+# ------------------------------------------------------------------------------------------- training
+def bench_train(preset, dtype, n_samples):
+    """A measured training run: ``n_samples`` samples (whole batches, after one warm-up batch) of
+    encoding + ``snnref.train.train_step`` (forward, loss, backward, post-processing, optimiser step,
+    weight clamp) with the preset's batch size, optimiser and options. Returns the samples, the measured
+    seconds and their linear extrapolation to one 60000-sample epoch (evaluation not included)."""
+    from snnref.config import load_preset
+    from snnref.data import load_mnist
+    from snnref.optim import make_optimizer
+    from snnref.train import _encode, _parameters, _targets, build_network, train_step
+
+    cfg = load_preset(preset).replace(dtype=dtype)
+    net = build_network(cfg)
+    opt = make_optimizer(cfg.optimizer, _parameters(net, cfg), cfg.lr, weight_decay=cfg.weight_decay,
+                         momentum=cfg.momentum, betas=tuple(cfg.betas), eps=cfg.eps)
+    bs = cfg.batch_size
+    n_batches = max(1, -(-n_samples // bs))
+    images, labels = load_mnist("train", limit=(n_batches + 1) * bs)
+    rng = np.random.default_rng(0)
+    dtype_t = net.dtype
+
+    def one(i):
+        x = _encode(cfg, images[i * bs:(i + 1) * bs], rng, dtype_t)
+        train_step(net, cfg, opt, x, _targets(cfg, labels[i * bs:(i + 1) * bs], dtype_t))
+
+    one(0)
+    t0 = time.perf_counter()
+    for i in range(1, n_batches + 1):
+        one(i)
+    seconds = time.perf_counter() - t0
+    return {"samples": n_batches * bs, "seconds": seconds, "epoch_60000_s_linear": seconds * 60000.0 / (n_batches * bs)}
+
+
 def cnn_main(args, repeats, n_train):
     """``--cnn``: only the TSSL-BP MNIST CNN workload, in both dtypes, and its epoch estimate."""
     import numba
@@ -308,7 +383,7 @@ def cnn_main(args, repeats, n_train):
         res[f"cnn_memory_peak_mb_per_step_{dt}"] = r["memory_mb"]
         res["cnn_spikes_per_sample_at_init"] = r["spikes_per_sample"]
         res["cnn_spike_rate_per_layer_at_init"] = r["spike_rate_per_layer"]
-        res[f"cnn_train_epoch_s_estimate_{dt}"] = bench_train("tsslbp-mnist-cnn", dt, n_train)
+        res[f"cnn_train_{dt}"] = bench_train("tsslbp-mnist-cnn", dt, n_train)
     res["load_avg_end"] = os.getloadavg()[0]
     res["bench_wall_s"] = time.perf_counter() - t_start
     res = _round(res)
@@ -318,37 +393,6 @@ def cnn_main(args, repeats, n_train):
         for k, v in res.items():
             print(f"{k:46s} {v}")
     return 0
-
-
-# ------------------------------------------------------------------------------------------- training
-def bench_train(preset, dtype, n_batches):
-    """Seconds per 60000-sample epoch, extrapolated from ``n_batches`` real training steps (after one
-    warm-up step): encoding + ``snnref.train.train_step`` (forward, loss, backward, post-processing,
-    optimiser step, weight clamp), with the preset's batch size, optimiser and options."""
-    from snnref.config import load_preset
-    from snnref.data import load_mnist
-    from snnref.optim import make_optimizer
-    from snnref.train import _encode, _parameters, _targets, build_network, train_step
-
-    cfg = load_preset(preset).replace(dtype=dtype)
-    net = build_network(cfg)
-    opt = make_optimizer(cfg.optimizer, _parameters(net, cfg), cfg.lr, weight_decay=cfg.weight_decay,
-                         momentum=cfg.momentum, betas=tuple(cfg.betas), eps=cfg.eps)
-    bs = cfg.batch_size
-    images, labels = load_mnist("train", limit=(n_batches + 1) * bs)
-    rng = np.random.default_rng(0)
-    dtype_t = net.dtype
-
-    def one(i):
-        x = _encode(cfg, images[i * bs:(i + 1) * bs], rng, dtype_t)
-        train_step(net, cfg, opt, x, _targets(cfg, labels[i * bs:(i + 1) * bs], dtype_t))
-
-    one(0)
-    t0 = time.perf_counter()
-    for i in range(1, n_batches + 1):
-        one(i)
-    per_sample = (time.perf_counter() - t0) / (n_batches * bs)
-    return per_sample * 60000.0
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -363,19 +407,19 @@ def _round(obj):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     ap.add_argument("--repeats", type=int, default=None, help="timing repetitions (median); default 5, --quick 3")
-    ap.add_argument("--train-batches", type=int, default=None, help="batches of the training-loop estimate "
-                    "(default 20, --quick 5)")
-    ap.add_argument("--quick", action="store_true", help="< 1 min: fewer repeats, no compile / scaling runs")
+    ap.add_argument("--train-samples", type=int, default=None, help="samples of each measured training run "
+                    "(default 5000, --quick 640)")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, no compile / scaling runs")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold-compile measurement")
-    ap.add_argument("--no-scaling", action="store_true", help="skip the T and B scaling runs")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
     ap.add_argument("--cnn", action="store_true", help="only the TSSL-BP MNIST CNN workload (both dtypes)")
     args = ap.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
-    n_train = args.train_batches or (5 if args.quick else 20)
+    n_train = args.train_samples or (640 if args.quick else 5000)
     if args.cnn:
         return cnn_main(args, repeats, n_train)
     t_start = time.perf_counter()
@@ -383,51 +427,51 @@ def main(argv=None):
 
     import numba
 
-    res = {"dtype": args.dtype, "load_avg_start": os.getloadavg()[0]}
-    res["cold_compile_s"] = None if (args.no_compile or args.quick) else round(cold_compile_seconds(), 2)
-    a = bench_antlr(args.dtype, repeats)
-    res["forward_ms_per_sample"] = a["forward"]
-    res["act_srm_fwd_bwd_ms_per_sample"] = a["act_srm"]
-    res["timing_fwd_bwd_ms_per_sample"] = a["timing"]
-    res["antlr_fwd_bwd_ms_per_sample"] = a["antlr"]
-    res["antlr_spikes_per_sample"] = a["spikes_per_sample"]
+    from snnref.threads import blas_threads, set_blas_threads
+
+    res = {"dtype": args.dtype, "load_avg_start": os.getloadavg()[0], "cores": os.cpu_count(),
+           "numba_threads": numba.get_num_threads(), "blas_threads": blas_threads(),
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+    res["cold_compile_s"] = None if (args.no_compile or args.quick) else cold_compile_seconds()
+    a = bench_antlr(args.dtype, repeats, workspace=True)
+    res["bench_workload_ms_per_sample"] = {k: a[k] for k in ("forward", "forward_workspace_validated",
+                                                              "forward_reference_impl", "act_srm", "timing", "antlr",
+                                                              "act_srm_workspace", "timing_workspace",
+                                                              "antlr_workspace")}
+    res["bench_workload_spikes_per_sample"] = a["spikes_per_sample"]
+    o = bench_antlr(args.dtype, repeats, init_bias=0.0, memory=False, workspace=True)
+    res["official_init_ms_per_sample"] = {k: o[k] for k in ("forward", "forward_workspace_validated",
+                                                             "forward_reference_impl", "act_srm", "timing", "antlr",
+                                                             "act_srm_workspace", "timing_workspace",
+                                                             "antlr_workspace")}
+    res["official_init_spikes_per_sample"] = o["spikes_per_sample"]
+    w = bench_antlr(args.dtype, repeats, hidden=3200, rules=("antlr",), forward_variants=False,
+                    memory=False, workspace=True)
+    res["wide_3200_ms_per_sample"] = {k: w[k] for k in ("forward", "antlr", "antlr_workspace")}
+    t = bench_antlr(args.dtype, repeats, T=1000, rules=("antlr",), forward_variants=False, memory=False,
+                    workspace=True)
+    res["T1000_ms_per_sample"] = {k: t[k] for k in ("forward", "antlr", "antlr_workspace")}
     ts = bench_tsslbp(args.dtype, repeats)
     res["tsslbp_fwd_bwd_ms_per_sample"] = ts["fwd_bwd"]
     res["tsslbp_fwd_bwd_ms_per_sample_reference_impl"] = ts["fwd_bwd_reference_impl"]
     res[f"tsslbp_fwd_bwd_ms_per_sample_{other}"] = bench_tsslbp(other, repeats)["fwd_bwd"]
+    n_blas = blas_threads()
+    if n_blas is not None and n_blas > 1:
+        set_blas_threads(1)
+        res["tsslbp_fwd_bwd_ms_per_sample_1_blas_thread"] = bench_tsslbp(args.dtype, repeats)["fwd_bwd"]
+        set_blas_threads(n_blas)
     res["tsslbp_parts_ms_per_step"] = ts["parts_ms_per_step"]
     res["tsslbp_spike_rate_per_layer"] = ts["spike_rate_per_layer"]
-    res["mnist_epoch_s_estimate_antlr"] = a["antlr"] * 60000 / 1e3
-    res["antlr_train_epoch_s_estimate"] = bench_train("antlr-mnist-latency", args.dtype, n_train)
-    res["tsslbp_train_epoch_s_estimate"] = bench_train("tsslbp-mnist-mlp", args.dtype, max(n_train, 10))
+    res["train_antlr_mnist_latency"] = bench_train("antlr-mnist-latency", args.dtype, n_train)
+    res["train_tsslbp_mnist_mlp"] = bench_train("tsslbp-mnist-mlp", args.dtype, n_train)
     res["memory_peak_mb_per_step"] = dict(a["memory_mb"], tsslbp=ts["memory_mb"])
     if not (args.no_scaling or args.quick):
-        scal_T, scal_B, mem_T, mem_B = {}, {}, {}, {}
-        for T in (100, 300, 600):
-            r = bench_antlr(args.dtype, repeats, T=T, rules=("antlr",))
-            scal_T[str(T)] = r["antlr"]
-            mem_T[str(T)] = r["memory_mb"]["antlr"]
-        for B in (1, 16, 64):
-            r = bench_antlr(args.dtype, repeats, B=B, rules=("antlr",))
-            scal_B[str(B)] = r["antlr"]
-            mem_B[str(B)] = r["memory_mb"]["antlr"]
-        res["antlr_scaling_T"] = scal_T            # ms/sample of forward+backward at B = 16
-        res["antlr_scaling_B"] = scal_B            # ms/sample of forward+backward at T = 300
-        res["antlr_memory_scaling_T_mb"] = mem_T   # peak MiB of one step at B = 16
-        res["antlr_memory_scaling_B_mb"] = mem_B   # peak MiB of one step at T = 300
-        # bytes per (T * B * spiking neurons): constant <=> memory grows as O(T B N)
-        n_spk = 800 + 10
-        res["antlr_memory_bytes_per_TBN"] = {
-            **{f"T{T}": mem_T[str(T)] * 2**20 / (int(T) * 16 * n_spk) for T in mem_T},
-            **{f"B{B}": mem_B[str(B)] * 2**20 / (300 * int(B) * n_spk) for B in mem_B}}
-    res["speedup_vs_official"] = {k: OFFICIAL_MS_PER_SAMPLE[k] / res[k] for k in OFFICIAL_MS_PER_SAMPLE}
+        res["scaling_antlr"] = bench_scaling(args.dtype, repeats)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    res["threads"] = numba.get_num_threads()
     try:
         res["threading_layer"] = numba.threading_layer()
     except ValueError:
         res["threading_layer"] = None
-    res["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
     res["load_avg_end"] = os.getloadavg()[0]
     res["bench_wall_s"] = time.perf_counter() - t_start
     res = _round(res)

@@ -24,7 +24,8 @@ __all__ = ["backward", "Gradients", "RULES", "check_trace"]
 
 
 def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints=False,
-             nan_to_zero=False, grad_clip_value=None, grad_clip_norm=None, trace_check="auto", **options):
+             nan_to_zero=False, grad_clip_value=None, grad_clip_norm=None, trace_check="auto",
+             workspace=None, **options):
     """Gradient estimate of a loss w.r.t. the weights and biases of ``net`` by ``rule``.
 
     Parameters
@@ -53,6 +54,10 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
         returned by :func:`snnref.forward` and fully checks any other (binary S, finite values,
         S = H(V - theta), and I, V recomputed step by step from the input, the weights and the
         trace's own S); see :mod:`snnref._user_trace`.
+    workspace : snnref.workspace.Workspace or None
+        Buffers reused from call to call by the fast ANTLR-family paths for their internal arrays
+        (nothing returned is a view of them; ignored with ``return_adjoints=True`` and by TSSL-BP and the
+        reference implementations). May be the workspace passed to :func:`snnref.forward`.
     **options
         Rule options with the names of spec 11, listed with defaults and allowed values in
         :data:`snnref.rules.options.OPTIONS` (``python -m snnref rules``); unknown names raise TypeError.
@@ -83,4 +88,4 @@ def backward(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adj
     """
     return _rules.run(net, trace, rule, dL_dS, dL_dt, dL_da, return_adjoints=return_adjoints,
                       nan_to_zero=nan_to_zero, grad_clip_value=grad_clip_value, grad_clip_norm=grad_clip_norm,
-                      trace_check=trace_check, **options)
+                      trace_check=trace_check, workspace=workspace, **options)

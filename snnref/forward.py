@@ -39,6 +39,7 @@ from ._jit import kernel, parallel_kernel, prange
 from .model import Network
 from .neuron import eps as _eps
 from .trace import LayerTrace, Trace
+from . import fast_forward as _fast
 
 __all__ = ["forward", "Trace", "LayerTrace", "project"]
 
@@ -261,7 +262,7 @@ def _forward_layered(net, x, form, latency_early_stop, dropout_rng, allow_beta_a
 
 
 def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mismatch=False,
-            dropout_rng=None):
+            dropout_rng=None, impl="fast", workspace=None, validated=False):
     """Simulate ``net`` on input ``x`` and return the :class:`Trace` (spec 1.1-1.2, 2.1-2.3).
 
     Parameters
@@ -284,6 +285,17 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
         Layered networks with ``Dropout`` layers: draw the training-time dropout masks from it (in
         layer order, once per call; stored in ``trace.masks`` for the backward pass). None: dropout
         is the identity (evaluation).
+    impl : "fast" (default) or "reference"
+        Form "rnn" only: "fast" is the event-driven fused kernel of :mod:`snnref.fast_forward`,
+        "reference" the projection kernel :func:`project` followed by the LIF kernel; the results are
+        bit-identical.
+    workspace : snnref.workspace.Workspace or None
+        With ``impl="fast"``: buffers reused from call to call; the returned trace is then valid until
+        the next forward call with the same workspace (see :class:`snnref.workspace.Workspace`).
+    validated : bool
+        True skips the O(size) checks of ``x`` (finite; 0/1 for ANTLR models) for an input already
+        checked once (e.g. per data set): ``x`` must then be a C-contiguous array of the network dtype;
+        shape and dtype are still checked. ``impl``, ``workspace`` and ``validated``: dense networks.
 
     Layout: x must be time-major (T, B, N_0). A batch-first (B, T, N_0) array has a valid shape
     too; snnref names that reading when the shape fits it (a beta_auto model built for T steps
@@ -309,14 +321,23 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
                                                        allow_beta_auto_mismatch))
     if dropout_rng is not None:
         raise ValueError("dropout_rng is for layered networks with Dropout layers; this network is dense.")
-    x = _validate_input(net, x, allow_beta_auto_mismatch)
+    validate.check_choice(impl, "impl", ("fast", "reference"))
+    if validated:
+        x = _fast.check_validated(net, x)
+        _check_beta_auto(net.model, x, allow_beta_auto_mismatch)
+    else:
+        x = _validate_input(net, x, allow_beta_auto_mismatch)
     m = net.model
     dtype = net.dtype
     T, B, _ = x.shape
     a0 = _psp_filter(x, dtype(m.alpha_I), dtype(m.beta_I)) if m.psp_output else None
     layers = []
     inp = x
-    for l, (W, bias) in enumerate(zip(net.weights, net.biases)):
+    # ---- the event-driven fused kernel (snnref.fast_forward); the loop below is the reference
+    if form == "rnn" and impl == "fast":
+        layers = _fast.simulate(net, x, workspace)
+    # ----
+    for l, (W, bias) in enumerate(zip(net.weights, net.biases) if not layers else ()):
         N = W.shape[1]
         I = np.empty((T, B, N), dtype=dtype)
         Vm = np.empty((T, B, N), dtype=dtype)

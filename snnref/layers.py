@@ -384,13 +384,17 @@ class LayeredConnection:
             E = lay.adjoint(E, self._mask_rows(i, D.shape[0])[0] if i in self.masks else None)
         return np.ascontiguousarray(E).reshape(D.shape[0], self.n_in)
 
-    def back_project(self, D, beta=1.0, D_prev=None, prev=None, coef=0.0, exact=True):
-        out = self._adjoint(D)
+    def back_project(self, D, beta=1.0, D_prev=None, prev=None, coef=0.0, exact=True, out=None):
+        """As :meth:`snnref.rules.connections.Dense.back_project`; ``out`` (optional buffer) receives the result."""
+        res = self._adjoint(D)
         if beta != 1.0:
-            out *= beta
+            res *= beta
         if D_prev is not None and D_prev.shape[0] > 0:
             has = prev >= 0
-            out[has] -= coef * self._adjoint(D_prev)[prev[has]]
+            res[has] -= coef * self._adjoint(D_prev)[prev[has]]
+        if out is None:
+            return res
+        out[...] = res
         return out
 
     def weight_grad(self, X, rt, rb, D):

@@ -25,7 +25,7 @@ from .. import _validate as validate
 from .. import postprocess
 from .._user_trace import check_user_trace
 from ..trace import Gradients, check_loss_gradients
-
+from ..workspace import Workspace
 from . import activation, antlr, options, timing, tsslbp
 
 __all__ = ["RULES", "Rule", "run"]
@@ -51,17 +51,23 @@ RULES = {
 
 
 def run(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints=False, nan_to_zero=False,
-        grad_clip_value=None, grad_clip_norm=None, trace_check="auto", **rule_options):
+        grad_clip_value=None, grad_clip_norm=None, trace_check="auto", workspace=None,
+        **rule_options):
     """Gradients of ``rule`` (see :func:`snnref.backward` for the parameters): checks once, dispatch,
-    post-processing (NaN -> 0, value clip, norm clip, in that order)."""
+    post-processing (NaN -> 0, value clip, norm clip, in that order). ``workspace`` reaches the rule
+    entry as ``opt["workspace"]`` (not among the options of the result)."""
     validate.check_choice(rule, "rule", RULES)
     if not isinstance(nan_to_zero, (bool, np.bool_)):
         raise TypeError(f"nan_to_zero must be True or False; got {nan_to_zero!r}.")
     entry = RULES[rule]
     dL_dS, dL_dt, dL_da = check_loss_gradients(net, trace, rule, entry.family, dL_dS, dL_dt, dL_da)
     check_user_trace(net, trace, trace_check)
+    if workspace is not None and not isinstance(workspace, Workspace):
+        raise TypeError(f"workspace must be a snnref.workspace.Workspace or None; got {type(workspace).__name__}.")
     opt = options.resolve(rule, rule_options)
+    opt["workspace"] = workspace
     dW, db, adjoints = entry.fn(net, trace, dL_dS, dL_dt, dL_da, bool(return_adjoints), opt)
+    del opt["workspace"]
     if adjoints is not None and getattr(net, "layers", None) is not None:   # the layers' spatial shapes
         adjoints = [{k: v.reshape(v.shape[:2] + net.shapes[l + 1]) if isinstance(v, np.ndarray) and v.ndim == 3
                      else v for k, v in adj.items()} for l, adj in enumerate(adjoints)]

@@ -144,21 +144,23 @@ class Dense:
     def n_in(self):
         return self.W.shape[0]
 
-    def back_project(self, D, beta=1.0, D_prev=None, prev=None, coef=0.0, exact=True):
+    def back_project(self, D, beta=1.0, D_prev=None, prev=None, coef=0.0, exact=True, out=None):
         """Signal for the layer below, on rows: ``D`` (R, N_l) -> (R, N_{l-1}) in D's dtype::
 
             out[r, i] = beta sum_j W[i, j] D[r, j]  -  coef sum_j W[i, j] D_prev[prev[r], j]
 
         (second term only with ``D_prev``, for rows with prev[r] >= 0: the ``timing_tau_min=-1``
         term). ``exact``: the kernel with the reference summation order (module docstring);
-        otherwise BLAS products (float32 sums in float32).
+        otherwise BLAS products (float32 sums in float32). ``out``: an array (R, N_{l-1}) of D's dtype
+        to write the result into (exact path; the BLAS path allocates).
         """
         D2 = D[:0] if D_prev is None else D_prev
         if prev is None:
             prev = np.zeros(0, dtype=np.int64)
         W = self.W
         if exact:
-            out = np.empty((D.shape[0], W.shape[0]), dtype=D.dtype)
+            if out is None:
+                out = np.empty((D.shape[0], W.shape[0]), dtype=D.dtype)
             _backproject_kernel(D, np.ascontiguousarray(W.T), beta, D2, prev, coef, out)
             return out
         out = D @ W.T

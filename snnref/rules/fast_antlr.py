@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import parallel_kernel, prange
+from ..workspace import _Fresh
 from . import connections
 from .connections import BLAS_MIN_NEURONS, block_size, connections_of, previous_rows
 from .steps import (aux_traces_step, causal_sum_term, core_step, current_step, dep_step, reset_path_signal,
@@ -254,6 +255,9 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
     t_end, rowidx, rt, rb = active_rows(dL_dS if use_act else None, dL_dt if use_tim else None, T, B,
                                         extend=(L - 1) if tau_m1 else 0)
     R = rt.size
+    # internal arrays from the caller's workspace (none of them is returned unless return_adjoints)
+    ws = opt.get("workspace")
+    alloc = ws if ws is not None and not return_adjoints else _Fresh
     empty = np.zeros((0, 0), dtype=dtype)
     n_out = net.sizes[-1]
     # signals arriving at the output layer, on the active rows
@@ -269,10 +273,14 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
         below = l > 0
         store_dV = return_adjoints or explicit or (tau_m1 and below)
         store_E2 = use_tim and (return_adjoints or below)
-        dI_c = np.empty((R, N), dtype=dtype)
-        dVdep_c = np.empty((R, N), dtype=dtype)
-        dV_c = np.zeros((R, N), dtype=dtype) if store_dV else empty
-        E2_c = np.empty((R, N), dtype=dtype) if store_E2 else empty
+        dI_c = alloc.array(("backward dI", l), (R, N), dtype)
+        dVdep_c = alloc.array(("backward dV_dep", l), (R, N), dtype)
+        if store_dV:
+            dV_c = alloc.array(("backward dV", l), (R, N), dtype)
+            dV_c.fill(0.0)
+        else:
+            dV_c = empty
+        E2_c = alloc.array(("backward E2", l), (R, N), dtype) if store_E2 else empty
         if return_adjoints:
             dT_c, E1_c = (np.zeros((R, N), dtype=dtype) for _ in range(2))
         else:
@@ -301,12 +309,14 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
         if below:  # the connection step: signals for the layer below (C5), (T3)
             exact = N <= connections.BLAS_MIN_NEURONS
             if use_act:
-                dS_in = conn.back_project(dI_c, m.beta_I, exact=exact)
+                dS_in = conn.back_project(dI_c, m.beta_I, exact=exact,
+                                          out=alloc.array(("backward dS", l - 1), (R, conn.n_in), dtype))
             else:
                 dS_in = np.zeros((R, conn.n_in), dtype=dtype)  # not used by timing (reference: zeros)
             if use_tim:
                 Tp_in = conn.back_project(E2_c, m.beta_I, D_prev=dV_c if tau_m1 else None, prev=prev,
-                                          coef=timing.es_m1, exact=exact)
+                                          coef=timing.es_m1, exact=exact,
+                                          out=alloc.array(("backward Tprop", l - 1), (R, conn.n_in), dtype))
             else:
                 Tp_in = dS_in  # not read (the kernel takes row views of both inputs)
     adjoints = None
