@@ -30,6 +30,7 @@ import numpy as np
 from .. import readout
 from ..backward import backward
 from ..forward import forward
+from ..workspace import Workspace
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import encode, load_data, load_test, targets_of
@@ -67,20 +68,24 @@ def loss_of(cfg, trace, targets):
     return losses.psp_softmax(trace, targets)
 
 
-def train_step(net, cfg, optimizer, x, targets, dropout_rng=None):
+def train_step(net, cfg, optimizer, x, targets, dropout_rng=None, workspace=None):
     """One forward -> loss -> backward -> post-processing -> optimiser step -> weight clamp.
 
-    ``dropout_rng``: draws the dropout masks of layered networks (training only). Returns ``(loss_result, trace)``.
+    ``dropout_rng``: draws the dropout masks of layered networks (training only). ``workspace``
+    (dense networks): a :class:`snnref.workspace.Workspace` whose buffers forward and backward reuse
+    from step to step (same results; the returned trace is valid until the next step with it).
+    Returns ``(loss_result, trace)``.
     """
     if net.layers is not None:
         trace = forward(net, x, dropout_rng=dropout_rng)
+        workspace = None
     else:
         early = bool(cfg.latency_early_stop and cfg.loss == "latency")
-        trace = forward(net, x, latency_early_stop=early)
+        trace = forward(net, x, latency_early_stop=early, workspace=workspace)
     res = loss_of(cfg, trace, targets)
     grads = backward(net, trace, cfg.rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt, dL_da=res.dL_da,
                      nan_to_zero=cfg.nan_to_zero, grad_clip_value=cfg.grad_clip_value,
-                     grad_clip_norm=cfg.grad_clip_norm, **cfg.rule_options())
+                     grad_clip_norm=cfg.grad_clip_norm, workspace=workspace, **cfg.rule_options())
     optimizer.step(gradients(grads, cfg))
     if cfg.weight_clamp is not None:
         from ..postprocess import clamp_weights
@@ -260,6 +265,7 @@ def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
     total = n * steps
     # dropout masks of layered networks: their own stream per epoch (a resumed run draws the same)
     dropout_rng = np.random.default_rng([cfg.seed, 4, epoch])
+    workspace = Workspace()          # buffers reused by every step of the epoch (dense networks)
     for _ in range(steps):
         order = rs.shuffle_rng.permutation(n)
         for start in range(0, n, cfg.batch_size):
@@ -267,7 +273,7 @@ def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
             part = train_set.take(idx)
             x = encode(cfg, part.inputs, rs.shuffle_rng, dtype)
             targets = targets_of(cfg, part.targets, dtype)
-            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets, dropout_rng)
+            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets, dropout_rng, workspace)
             loss_sum += float(res.value) * len(idx)
             seen += len(idx)
             for r in reads:
