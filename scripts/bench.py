@@ -384,6 +384,12 @@ def cnn_main(args, repeats, n_train):
         res["cnn_spikes_per_sample_at_init"] = r["spikes_per_sample"]
         res["cnn_spike_rate_per_layer_at_init"] = r["spike_rate_per_layer"]
         res[f"cnn_train_{dt}"] = bench_train("tsslbp-mnist-cnn", dt, n_train)
+    return _report(res, args, t_start)
+
+
+# ------------------------------------------------------------------------------------------- main
+def _report(res, args, t_start):
+    """Close the result (load average at the end, wall time), print it (one JSON line with --json)."""
     res["load_avg_end"] = os.getloadavg()[0]
     res["bench_wall_s"] = time.perf_counter() - t_start
     res = _round(res)
@@ -395,7 +401,6 @@ def cnn_main(args, repeats, n_train):
     return 0
 
 
-# ------------------------------------------------------------------------------------------- main
 def _round(obj):
     if isinstance(obj, float):
         return round(obj, 4)
@@ -472,15 +477,7 @@ def main(argv=None):
         res["threading_layer"] = numba.threading_layer()
     except ValueError:
         res["threading_layer"] = None
-    res["load_avg_end"] = os.getloadavg()[0]
-    res["bench_wall_s"] = time.perf_counter() - t_start
-    res = _round(res)
-    if args.json:
-        print(json.dumps(res))
-    else:
-        for k, v in res.items():
-            print(f"{k:46s} {v}")
-    return 0
+    return _report(res, args, t_start)
 
 
 if __name__ == "__main__":
