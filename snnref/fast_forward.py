@@ -189,13 +189,13 @@ def check_validated(net, x):
     return x
 
 
-def input_events(X, alloc=_Fresh):
+def input_events(X, alloc=_Fresh, key=-1):
     """``(ptr, idx)``: per sample b the indices i with X[t, b, i] != 0 of step t are
     ``idx[b, 0, ptr[b, 0, t]:ptr[b, 0, t+1]]`` (ascending; one event block). X: validated C-contiguous
-    (T, B, N) float array."""
+    (T, B, N) float array. ``key`` names the workspace buffers."""
     T, B, N = X.shape
-    ptr = alloc.array(("ptr", -1), (B, 1, T + 1), np.int64)
-    idx = alloc.array(("idx", -1), (B, 1, T * N), np.int32)
+    ptr = alloc.array(("ptr", key), (B, 1, T + 1), np.int64)
+    idx = alloc.array(("idx", key), (B, 1, T * N), np.int32)
     bits = X.view(np.uint32 if X.dtype == np.float32 else np.uint64)
     _input_events_kernel(X, bits, ptr, idx)
     return ptr, idx
@@ -207,12 +207,15 @@ def neuron_blocks(B, N, threads, min_block=32):
     return max(1, min(-(-threads // B), N // min_block))
 
 
-def simulate(net, x, workspace=None, threads=None, min_block=32):
+def simulate(net, x, workspace=None, threads=None, min_block=32, events=None):
     """The layers of the RNN-form forward pass of ``net`` on the validated input ``x`` (the list of
     :class:`LayerTrace` that :func:`snnref.forward` puts into its trace). ``workspace``: a
     :class:`Workspace` or None. ``threads``: the thread count the work split is made for (default:
     numba's current one) and ``min_block`` the smallest neuron block (:func:`neuron_blocks`); the results
-    do not depend on either."""
+    do not depend on either. ``events``: a list that receives, for every layer l, the event lists
+    ``(ptr, idx)`` of its input (x for l = 0, the spikes of layer l-1 above; per sample b the inputs i
+    with a non-zero value at step t are ``idx[b, k, ptr[b, k, t]:ptr[b, k, t+1]]`` over the blocks k in
+    turn, ascending), for a backward pass that needs them (not for PSP-output models)."""
     if workspace is not None and not isinstance(workspace, Workspace):
         raise TypeError(f"workspace must be a snnref.workspace.Workspace or None; got {type(workspace).__name__}.")
     if threads is None:
@@ -256,5 +259,7 @@ def simulate(net, x, workspace=None, threads=None, min_block=32):
                           m.reset_current, m.strict_threshold, m.psp_output, emit, K, I, V, S,
                           DU if DU is not None else empty, A if A is not None else empty, out_ptr, out_idx)
         layers.append(LayerTrace(I, V, S, DU, A))
+        if events is not None and not m.psp_output:
+            events.append((ptr, idx))
         ptr, idx, P0 = out_ptr, out_idx, no_p0
     return layers

@@ -334,8 +334,9 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
     layers = []
     inp = x
     # ---- the event-driven fused kernel (snnref.fast_forward); the loop below is the reference
+    events = []  # the input events of every layer (fast path): reused by the fast backward
     if form == "rnn" and impl == "fast":
-        layers = _fast.simulate(net, x, workspace)
+        layers = _fast.simulate(net, x, workspace, events=events)
     # ----
     for l, (W, bias) in enumerate(zip(net.weights, net.biases) if not layers else ()):
         N = W.shape[1]
@@ -374,6 +375,8 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
         layers.append(LayerTrace(I, Vm, S, DU, A))
         inp = S
     trace = Trace(layers=layers, x=x, a0=a0, model=m, form=form, T_full=T)
+    if len(events) == len(layers):
+        trace._input_events = events  # valid as long as the trace (same workspace lifetime)
     if latency_early_stop:
         fired = np.maximum.accumulate(layers[-1].S, axis=0).reshape(T, -1).min(axis=1)
         hits = np.flatnonzero(fired > 0)

@@ -287,6 +287,34 @@ def test_parallel_equals_serial(rule):
             np.testing.assert_array_equal(g2.adjoints[l][k], g1.adjoints[l][k])
 
 
+@pytest.mark.parametrize("rule", RULES)
+def test_forward_events_reused(rule):
+    """The fast backward sums the weight gradients over the event lists the forward pass made (spikes
+    of a layer listed per block of neurons when the batch is smaller than the thread count): the same
+    bits as with the events found again in the trace's arrays (a trace not made by forward) and as the
+    reference."""
+    rng = np.random.default_rng(5)
+    T, B = 30, 1
+    m = NeuronModel.antlr(0.9, 0.9, T=T)
+    net = Network([rng.normal(0.3, 0.5, (20, 70)), rng.normal(0.2, 0.5, (70, 60)), rng.normal(0.3, 0.6, (60, 5))],
+                  model=m)
+    numba.set_num_threads(all_threads())
+    trace = forward(net, (rng.random((T, B, 20)) < 0.3).astype(float))
+    assert [ptr.shape[1] for ptr, _ in trace._input_events] == [1, min(all_threads(), 2), 1]
+    assert sum(lt.S.sum() for lt in trace.layers[:2]) > 20
+    dS = rng.normal(size=(T, B, 5)) * (rng.random((T, B, 5)) < 0.3)
+    dt = losses.latency(trace, rng.integers(0, 5, B), beta_softmax=1.0, lambda_nospike=0.1).dL_dt
+    plain = Trace(layers=trace.layers, x=trace.x, a0=None, model=m, form="rnn", T_full=T)
+    got = backward(net, trace, rule, dS, dt)
+    again = backward(net, plain, rule, dS, dt)
+    ref = backward(net, trace, rule, dS, dt, impl="reference")
+    for l in range(3):
+        for other in (again, ref):
+            np.testing.assert_array_equal(got.dW[l], other.dW[l])
+            np.testing.assert_array_equal(got.db[l], other.db[l])
+    assert any(np.any(w != 0) for w in got.dW[:2])
+
+
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="float32 bit-identity relies on numba's typing (float32 "
                     "operands promoted to float64 with the float64 scalars); plain numpy keeps float32 scalars")
 @given(data=st.data(), prob=problems(dtype=np.float32), rule=st.sampled_from(RULES))
@@ -322,6 +350,6 @@ def test_non_contiguous_trace_and_signatures(rng):
         np.testing.assert_array_equal(got.db[l], ref.db[l])
     if numba.config.DISABLE_JIT:
         return
-    for k in (fast_antlr._fast_layer_kernel, connections._weight_grad_kernel, connections._backproject_kernel,
-              connections._colsum_kernel):
+    for k in (fast_antlr._fast_layer_kernel, fast_antlr._fused_layer_kernel, connections._weight_grad_kernel,
+              connections._backproject_kernel, connections._colsum_kernel):
         assert len(k.signatures) <= 2, (k, k.signatures)

@@ -16,8 +16,10 @@ connection x -> W^T x of every current network; another connection type (e.g. a 
 the same methods and no rule file changes (:class:`snnref.layers.LayeredConnection`). ``bias_grad(D)`` is the per-neuron sum of (C4).
 
 Summation orders (what makes the fast paths bit-identical to the reference): the exact ops sum over
-j ascending (back-projection) and over rows ascending (weight and bias gradients) in float64, each
-product in the array dtype, skipping zero factors (their terms are exactly 0). The BLAS ops
+j ascending (back-projection) and over rows descending (weight and bias gradients: t descending, then
+b descending, the order in which a backward sweep produces the rows, so that a fast kernel can
+accumulate them while it sweeps) in float64, each product in the array dtype, skipping zero factors
+(their terms are exactly 0). The BLAS ops
 (``exact=False``; wide layers of the fast ANTLR path, TSSL-BP) use the library's order and, for
 float32, float32 sums.
 """
@@ -80,10 +82,11 @@ def _backproject_kernel(D, Wt, beta, D2, prev, coef, out):
 
 @parallel_kernel
 def _weight_grad_kernel(X, rt, rb, D, blk, g):
-    """g[i, :] += X[rt[r], rb[r], i] * D[r, :] over the rows r (ascending) and non-zero X.
+    """g[i, :] += X[rt[r], rb[r], i] * D[r, :] over the rows r (descending) and non-zero X.
 
     Rows i of g are split into blocks of ``blk`` (one prange iteration each); every element of g is
-    summed in the order r = 0, 1, ... (t ascending, then b ascending)."""
+    summed in the order r = R-1, ..., 1, 0 (t descending, then b descending: the order in which the
+    backward sweep produces the rows)."""
     N_in = X.shape[2]
     N = D.shape[1]
     R = rt.shape[0]
@@ -91,7 +94,7 @@ def _weight_grad_kernel(X, rt, rb, D, blk, g):
     for k in prange(nblk):
         i0 = k * blk
         i1 = min(N_in, i0 + blk)
-        for r in range(R):
+        for r in range(R - 1, -1, -1):
             t = rt[r]
             b = rb[r]
             for i in range(i0, i1):
@@ -103,13 +106,13 @@ def _weight_grad_kernel(X, rt, rb, D, blk, g):
 
 @parallel_kernel
 def _colsum_kernel(D, blk, out):
-    """out[j] += sum_r D[r, j] over r ascending (float64), columns split into blocks of ``blk``."""
+    """out[j] += sum_r D[r, j] over r descending (float64), columns split into blocks of ``blk``."""
     R, N = D.shape
     nblk = (N + blk - 1) // blk
     for k in prange(nblk):
         j0 = k * blk
         j1 = min(N, j0 + blk)
-        for r in range(R):
+        for r in range(R - 1, -1, -1):
             d = D[r]
             for j in range(j0, j1):
                 out[j] += d[j]
@@ -172,7 +175,7 @@ class Dense:
         return out
 
     def weight_grad(self, X, rt, rb, D):
-        """float64 (N_{l-1}, N_l): sum_r X[rt[r], rb[r], :]^T D[r, :] over the rows in order (exact;
+        """float64 (N_{l-1}, N_l): sum_r X[rt[r], rb[r], :]^T D[r, :] over the rows in reverse order (exact;
         zero inputs skipped). ``X`` (T, B, N_{l-1}) is the layer's input (spikes of the layer below)."""
         g = np.zeros((X.shape[2], D.shape[1]), dtype=np.float64)
         _weight_grad_kernel(X, rt, rb, D, block_size(X.shape[2]), g)
@@ -185,7 +188,7 @@ class Dense:
 
 
     def bias_grad(self, D):
-        """float64 (N_l,): sum_r D[r, :] over the rows in order ((C4) before the factor beta_bias;
+        """float64 (N_l,): sum_r D[r, :] over the rows in reverse order ((C4) before the factor beta_bias;
         one bias per neuron)."""
         out = np.zeros(D.shape[1], dtype=np.float64)
         _colsum_kernel(D, block_size(D.shape[1]), out)

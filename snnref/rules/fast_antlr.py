@@ -21,22 +21,32 @@ checks both. What is skipped or reordered, and why it is exact:
    products for the back-projections (other order; float32 sums in float32).
 3. The surrogate exp where its factor is 0: sigma(V) dS with dS == 0 (act_rnn: with g == 0) is 0.
 4. (C3) over the non-zero presynaptic values of the active rows only (dI^l = 0 elsewhere), (C4) over
-   the active rows, both in the reference's order (t ascending, then b), with the real value of S
-   (exact for relaxed traces).
+   the active rows, both in the reference's order (t descending, then b descending), with the real
+   value of S (exact for relaxed traces).
 5. Work split: within a layer the neurons are independent, so the parallel work items are blocks of
    neurons (one per thread; balanced even when t_end differs between samples). Every value is
    computed by exactly one item in a fixed order, so results do not depend on the thread count.
+6. Fusion (dense networks, no adjoints returned: the training case; :func:`_fused_layer_kernel`):
+   the connection steps run inside the layer sweep. The signal from a layer above of at most
+   ``BLAS_MIN_NEURONS`` neurons is projected down row by row (Tprop only at spikes, where it is used),
+   and (C3), (C4) are summed while the rows are produced (t descending, then b descending: the
+   reference's order), over the input events the forward pass listed. The layer's dS, Tprop, dV_dep
+   rows are never stored, and dI, E2 only for the layer below: one pass over V and S per layer.
 
-One kernel serves the five rules; what a rule uses is given by :class:`FastRule` (which signals it
-takes, whether its core has the act_rnn reset paths or the (1 - S) gates).
+Two kernels serve the five rules (:func:`_fast_layer_kernel` when adjoints are returned, with the
+explicit timing sums, ``timing_tau_min=-1`` or layered networks; else the fused one); what a rule uses
+is given by :class:`FastRule` (which signals it takes, whether its core has the act_rnn reset paths
+or the (1 - S) gates).
 """
 from typing import NamedTuple
 
 import numpy as np
 
-from .._jit import parallel_kernel, prange
+from .._jit import kernel, parallel_kernel, prange
 from ..workspace import _Fresh
 from . import connections
+from .._user_trace import _is_forward_trace
+from ..fast_forward import input_events
 from .connections import BLAS_MIN_NEURONS, block_size, connections_of, previous_rows
 from .steps import (aux_traces_step, causal_sum_term, core_step, current_step, dep_step, reset_path_signal,
                     surrogate, timing_injection)
@@ -77,6 +87,21 @@ NO_TIMING = TimingSettings(True, 0.01, False, 0.0, False, np.zeros(1), np.zeros(
 
 
 # --------------------------------------------------------------------------------------- kernel
+@kernel
+def _activation_dv(reset_paths, ds, s, v, i, dV1, dI1, alpha_I, alpha_V, theta, ste_alpha, ste_beta, lam_act):
+    """The activation part of dV[t]: (R1) then (C1) with the reset paths (act_rnn), else
+    lam_act sigma(V[t]) dS[t] (spec 3.1-3.3); the exp is skipped where its factor is exactly 0."""
+    if reset_paths:
+        g = reset_path_signal(ds, i, v, dV1, dI1, alpha_I, alpha_V)
+        inj = 0.0
+        if g != 0.0:
+            inj = surrogate(v, theta, ste_alpha, ste_beta) * g
+        return dep_step(inj, s, dV1, alpha_V)
+    if ds != 0.0:
+        return lam_act * (surrogate(v, theta, ste_alpha, ste_beta) * ds)
+    return 0.0
+
+
 @parallel_kernel
 def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, reset_paths, gated, blk,
                        alpha_I, alpha_V, beta_V, theta, ste_alpha, ste_beta, lam_act, lam_tim,
@@ -131,9 +156,8 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
                         v = V_t[j]
                         dv = 0.0
                         if use_act:
-                            ds = dS_r[j]
-                            if ds != 0.0:
-                                dv = lam_act * (surrogate(v, theta, ste_alpha, ste_beta) * ds)
+                            dv = _activation_dv(False, dS_r[j], s, v, v, 0.0, 0.0, alpha_I, alpha_V, theta,
+                                                ste_alpha, ste_beta, lam_act)
                         if use_tim and s == 1.0:
                             tim = timing_injection(Tp_r[j], t, v, V_p[j], S_p[j], vstar_code, vstar_floor)
                             dv = dv + lam_tim * tim if use_act else tim
@@ -162,16 +186,8 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
                     dI1 = c_dI[j]
                     dv = 0.0
                     if use_act:
-                        if reset_paths:
-                            g = reset_path_signal(dS_r[j], I_t[j], v, dV1, dI1, alpha_I, alpha_V)
-                            inj = 0.0
-                            if g != 0.0:  # sigma(V) * 0 = 0: skip the exp
-                                inj = surrogate(v, theta, ste_alpha, ste_beta) * g
-                            dv = dep_step(inj, s, dV1, alpha_V)
-                        else:
-                            ds = dS_r[j]
-                            if ds != 0.0:
-                                dv = lam_act * (surrogate(v, theta, ste_alpha, ste_beta) * ds)
+                        dv = _activation_dv(reset_paths, dS_r[j], s, v, I_t[j], dV1, dI1, alpha_I, alpha_V, theta,
+                                            ste_alpha, ste_beta, lam_act)
                     if use_tim:
                         dt_ = 0.0
                         if spike:
@@ -212,6 +228,127 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
                             E1_c[r, j] = c_E1[j]
                         if store_E2:
                             E2_c[r, j] = c_E2[j]
+
+
+@parallel_kernel
+def _fused_layer_kernel(V, I, S, dS_c, Tp_c, up_dI, up_E2, Wt_up, beta_up, X, ev_ptr, ev_idx, rowidx, t_end,
+                        use_act, use_tim, reset_paths, gated, blk, alpha_I, alpha_V, beta_V, theta, ste_alpha,
+                        ste_beta, lam_act, lam_tim, vstar_code, vstar_floor, store_below, dI_c, E2_c, g, gb):
+    """All steps of ONE layer of a dense network, with the connection steps fused into the sweep.
+
+    The arithmetic per neuron and step is the one of :func:`_fast_layer_kernel` (the reference step
+    functions); what it adds is where the inputs come from and where the results go:
+
+    * the signals arriving at the layer (C5), (T3): the rows ``dS_c``, ``Tp_c`` if ``Wt_up`` is empty,
+      else computed per row from the (narrow) layer above, dS[j] = beta_up sum_o W_up[j, o] dI_up[o]
+      and Tprop[j] = beta_up sum_o W_up[j, o] E2_up[o] (o ascending in float64, products in the array
+      dtype, zero terms skipped: the exact back-projection's arithmetic); Tprop only at spikes, where
+      it is used. No (R, N) signal array is read or written.
+    * (C4) gb[j] += dV_dep and (C3) g[i, j] += x_i dI[j] over the input events i of the row (``X``,
+      ``ev_ptr``, ``ev_idx``: the event lists of :func:`snnref.fast_forward.simulate`), in float64, in the order
+      the sweep produces the rows: t descending, then b descending (the order of
+      :mod:`snnref.rules.connections`). No dI / dV_dep array is needed for them.
+    * ``store_below``: dI and E2 rows are written (``dI_c``, ``E2_c``) for the layer below.
+
+    Loop order: blocks of ``blk`` neurons in parallel (each block owns the columns j0:j1 of g and gb);
+    in a block, t descending, then b descending, with the [t+1] states of every sample in block-local
+    carries of the array dtype.
+    """
+    T, B, N = V.shape
+    N_up = Wt_up.shape[0]
+    from_up = N_up > 0
+    dt = dI_c.dtype
+    nblk = (N + blk - 1) // blk
+    for k in prange(nblk):
+        j0 = k * blk
+        j1 = min(N, j0 + blk)
+        nb = j1 - j0
+        c_dV = np.zeros((B, nb), dtype=dt)
+        c_dVdep = np.zeros((B, nb), dtype=dt)
+        c_dI = np.zeros((B, nb), dtype=dt)
+        c_E1 = np.zeros((B, nb), dtype=dt)
+        c_E2 = np.zeros((B, nb), dtype=dt)
+        ds = np.zeros(nb, dtype=dt)
+        tpb = np.zeros(1, dtype=dt)  # Tprop of one neuron, rounded to the dtype as the stored rows
+        acc = np.zeros(nb, dtype=np.float64)
+        gbk = gb[j0:j1]
+        for t in range(T - 1, -1, -1):
+            last = t + 1 >= T
+            for b in range(B - 1, -1, -1):
+                if t > t_end[b]:
+                    continue
+                r = rowidx[t, b]
+                S_t = S[t, b, j0:j1]
+                V_t = V[t, b, j0:j1]
+                I_t = I[t, b, j0:j1]
+                S_p = S[max(t - 1, 0), b, j0:j1]  # previous step (used only for t >= 1)
+                V_p = V[max(t - 1, 0), b, j0:j1]
+                cdV = c_dV[b]
+                cdVdep = c_dVdep[b]
+                cdI = c_dI[b]
+                cE1 = c_E1[b]
+                cE2 = c_E2[b]
+                if use_act:  # dS of the row: given, or projected down from the layer above
+                    if from_up:
+                        for jj in range(nb):
+                            acc[jj] = 0.0
+                        for o in range(N_up):
+                            d = up_dI[r, o]
+                            if d != 0.0:
+                                w = Wt_up[o, j0:j1]
+                                for jj in range(nb):
+                                    acc[jj] += w[jj] * d
+                        for jj in range(nb):
+                            ds[jj] = beta_up * acc[jj]
+                    else:
+                        ds[:] = dS_c[r, j0:j1]
+                for jj in range(nb):
+                    s = S_t[jj]
+                    v = V_t[jj]
+                    spike = s == 1.0
+                    dV1 = cdV[jj]
+                    dv = 0.0
+                    if use_act:
+                        dv = _activation_dv(reset_paths, ds[jj], s, v, I_t[jj], dV1, cdI[jj], alpha_I, alpha_V, theta,
+                                            ste_alpha, ste_beta, lam_act)
+                    if use_tim and spike:
+                        if from_up:
+                            a2 = 0.0
+                            for o in range(N_up):
+                                e = up_E2[r, o]
+                                if e != 0.0:
+                                    a2 += Wt_up[o, j0 + jj] * e
+                            tpb[0] = beta_up * a2
+                            tp = tpb[0]
+                        else:
+                            tp = Tp_c[r, j0 + jj]
+                        tim = timing_injection(tp, t, v, V_p[jj], S_p[jj], vstar_code, vstar_floor)
+                        dv = dv + lam_tim * tim if use_act else tim
+                    if reset_paths:
+                        dvdep = dv
+                        di = current_step(dv, s, cdI[jj], alpha_I, beta_V)
+                    else:
+                        dvdep, di = core_step(dv, s if gated else 0.0, cdVdep[jj], cdI[jj], alpha_I, alpha_V, beta_V)
+                    # carries hold the dtype-rounded values, as the reference re-reads them
+                    cdV[jj] = dv
+                    cdVdep[jj] = dvdep
+                    cdI[jj] = di
+                    gbk[jj] += cdVdep[jj]
+                    if use_tim and store_below:  # E1, E2 only feed the layer below
+                        e1, e2 = aux_traces_step(dv, dV1, cE1[jj], cE2[jj], last or spike, alpha_I, alpha_V, beta_V)
+                        cE1[jj] = e1
+                        cE2[jj] = e2
+                if store_below:
+                    dI_c[r, j0:j1] = cdI
+                    if use_tim:
+                        E2_c[r, j0:j1] = cE2
+                for kin in range(ev_ptr.shape[1]):
+                    for e in range(ev_ptr[b, kin, t], ev_ptr[b, kin, t + 1]):
+                        i = ev_idx[b, kin, e]
+                        x = X[t, b, i]
+                        gi = g[i, j0:j1]
+                        for jj in range(nb):
+                            gi[jj] += x * cdI[jj]
 
 
 # --------------------------------------------------------------------------------------- driver
@@ -263,11 +400,15 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
     # signals arriving at the output layer, on the active rows
     dS_in = np.zeros((R, n_out), dtype=dtype) if dL_dS is None else np.ascontiguousarray(dL_dS[rt, rb], dtype=dtype)
     Tp_in = np.zeros((R, n_out), dtype=dtype) if dL_dt is None else np.ascontiguousarray(dL_dt[rt, rb], dtype=dtype)
+    conns = connections_of(net, trace)
+    if not (return_adjoints or explicit or tau_m1) and all(isinstance(c, connections.Dense) for c in conns):
+        return _fused_backward(net, trace, rule, conns, dS_in, Tp_in, rowidx, t_end, alloc, opt, timing,
+                               lam_act, lam_tim, weight_adjust)
     prev = previous_rows(rowidx, rt, rb) if tau_m1 else None
     dW = [None] * L
     db = [None] * L
     adj_c = [None] * L
-    for l, conn in reversed(list(enumerate(connections_of(net, trace)))):
+    for l, conn in reversed(list(enumerate(conns))):
         lt = trace.layers[l].flat()
         N = lt.S.shape[2]
         below = l > 0
@@ -335,3 +476,54 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
                     full["Tprop"] = np.zeros((T, B, N), dtype=dtype) if dL_dt is None else np.array(dL_dt, dtype=dtype)
             adjoints.append(full)
     return dW, db, adjoints
+
+
+def _fused_backward(net, trace, rule, conns, dS_in, Tp_in, rowidx, t_end, alloc, opt, timing, lam_act, lam_tim,
+                    weight_adjust):
+    """The fast path of a dense network when no adjoint is returned (:func:`_fused_layer_kernel`: the
+    signals from a narrow layer above, the weight and bias gradients computed inside the layer sweep).
+    Same results as the unfused path, bit for bit."""
+    m = net.model
+    dtype = net.dtype
+    L = net.n_layers
+    R = dS_in.shape[0]
+    use_act, use_tim = rule.activation, rule.timing
+    empty = np.zeros((0, 0), dtype=dtype)
+    dW = [None] * L
+    db = [None] * L
+    # the input events the forward pass made for this trace (a trace returned by snnref.forward)
+    cached = getattr(trace, "_input_events", None) if _is_forward_trace(trace) else None
+    up = None  # (dI rows, E2 rows, connection) of the layer above
+    for l in range(L - 1, -1, -1):
+        lt = trace.layers[l].flat()
+        N = lt.S.shape[2]
+        store_below = l > 0
+        dS_c, Tp_c, up_dI, up_E2, Wt_up = dS_in, Tp_in, empty, empty, empty
+        if up is not None:
+            u_dI, u_E2, u_conn = up
+            if u_conn.W.shape[1] <= connections.BLAS_MIN_NEURONS:  # exact, inside the sweep
+                up_dI, up_E2, Wt_up = u_dI, u_E2, np.ascontiguousarray(u_conn.W.T)
+                dS_c = Tp_c = empty
+            else:  # a wide layer above: BLAS products, as the unfused path
+                dS_c = u_conn.back_project(u_dI, m.beta_I, exact=False) if use_act else empty
+                Tp_c = u_conn.back_project(u_E2, m.beta_I, exact=False) if use_tim else empty
+        dI_c = alloc.array(("backward dI", l), (R, N), dtype) if store_below else empty
+        E2_c = alloc.array(("backward E2", l), (R, N), dtype) if store_below and use_tim else empty
+        X = np.ascontiguousarray(trace.layer_input(l), dtype=dtype)
+        ev_ptr, ev_idx = cached[l] if cached is not None else input_events(X, alloc, key="backward")
+        g = np.zeros((X.shape[2], N), dtype=np.float64)
+        gb = np.zeros(N, dtype=np.float64)
+        Vl, Il, Sl = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.I, lt.S))  # no copy from forward
+        _fused_layer_kernel(Vl, Il, Sl, dS_c, Tp_c, up_dI, up_E2, Wt_up, float(m.beta_I), X, ev_ptr, ev_idx,
+                            rowidx, t_end, use_act, use_tim, rule.reset_paths, rule.gated, block_size(N),
+                            m.alpha_I, m.alpha_V, m.beta_V, m.theta, opt["ste_alpha"], opt["ste_beta"],
+                            lam_act, lam_tim, timing.vstar_code, timing.vstar_floor, store_below, dI_c, E2_c,
+                            g, gb)
+        g *= m.beta_I
+        gb *= m.beta_bias
+        if weight_adjust is not None:
+            weight_adjust(l, g)
+        dW[l] = g.astype(dtype)
+        db[l] = gb.astype(dtype)
+        up = (dI_c, E2_c, conns[l])
+    return dW, db, None
