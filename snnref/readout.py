@@ -17,6 +17,7 @@ first-spike steps of every layer.
 import numpy as np
 
 from . import _validate as V
+from ._jit import parallel_kernel, prange
 from .forward import Trace
 
 __all__ = ["predict_count", "predict_first", "predict_psp", "first_spike_times", "spike_statistics"]
@@ -91,6 +92,33 @@ def predict_psp(trace):
     return np.argmax(a.sum(axis=0), axis=1).astype(np.int64)
 
 
+@parallel_kernel
+def _spike_counts_kernel(S, last_step, counts, first, total, necessary):
+    """One pass over the raster S (T, B, N) of a layer, per sample b (in parallel): counts[b, j] =
+    #{t : S[t, b, j] != 0}, first[b, j] = the first such t (-1 if none), total[b] = sum of S[:, b],
+    necessary[b] = the same sum over t <= last_step[b] (float64, t ascending then j)."""
+    T, B, N = S.shape
+    for b in prange(B):
+        for j in range(N):
+            counts[b, j] = 0
+            first[b, j] = -1
+        tot = 0.0
+        nec = 0.0
+        for t in range(T):
+            row = S[t, b]
+            for j in range(N):
+                v = row[j]
+                if v != 0.0:
+                    counts[b, j] += 1
+                    if first[b, j] < 0:
+                        first[b, j] = t
+                    tot += v
+                    if t <= last_step[b]:
+                        nec += v
+        total[b] = tot
+        necessary[b] = nec
+
+
 def spike_statistics(trace):
     """Spike statistics of one forward pass (spec 7.5, A17), per sample.
 
@@ -133,7 +161,6 @@ def spike_statistics(trace):
     first_out = np.where(out_fired, first_spike_times(trace.output.S, no_spike=np.inf).min(axis=1), T)
     first_out = first_out.astype(np.int64)
     last_step = np.minimum(first_out, T - 1)                          # inclusive
-    steps = np.arange(T)[:, None] <= last_step[None, :]                # (T, B)
     L = len(trace.layers)
     layer_spikes = np.zeros((L, B))
     layer_necessary = np.zeros((L, B))
@@ -143,21 +170,21 @@ def spike_statistics(trace):
     per_firing = np.zeros((L, B))
     first_hist = np.zeros((L, B, T), dtype=np.int64)
     for l, lt in enumerate(trace.layers):
-        S = np.asarray(lt.S, dtype=np.float64)
+        S = np.ascontiguousarray(lt.S)
+        if S.dtype not in (np.float32, np.float64):
+            S = S.astype(np.float64)
         S = S.reshape(S.shape[0], S.shape[1], -1)                       # conv layers: (T, B, C*H*W)
         N = S.shape[2]
-        per_t = S.sum(axis=2)                                           # (T, B)
-        layer_spikes[l] = per_t.sum(axis=0)
-        layer_necessary[l] = (per_t * steps).sum(axis=0)
+        counts = np.empty((B, N), dtype=np.int64)                      # spikes per neuron
+        tf = np.empty((B, N), dtype=np.int64)                          # first spike step, -1 if none
+        _spike_counts_kernel(S, last_step, counts, tf, layer_spikes[l], layer_necessary[l])
         firing[l] = layer_spikes[l] / (T * N)
-        counts = (S != 0).sum(axis=0)                                   # (B, N) spikes per neuron
         fired = counts >= 1
         silent[l] = (~fired).mean(axis=1)
         multi[l] = (counts >= 2).mean(axis=1)
         n_fired = fired.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             per_firing[l] = np.where(n_fired > 0, layer_spikes[l] / np.maximum(n_fired, 1), np.nan)
-        tf = (S != 0).argmax(axis=0)                                    # (B, N), 0 for silent neurons
         for b in range(B):
             first_hist[l, b] = np.bincount(tf[b][fired[b]], minlength=T)
     return {

@@ -187,3 +187,26 @@ def test_spike_train_preset_starts_active():
     tr = forward(net, np.ascontiguousarray(x_set.inputs.transpose(1, 0, 2)))
     for lt in tr.layers:
         assert (lt.S.sum(axis=(0, 2)) > 0).mean() >= 0.9
+
+
+@pytest.mark.parametrize("base, scanned", [(TINY, False), (TASK, True)])
+def test_encoder_inputs_not_scanned_twice(monkeypatch, tmp_path, base, scanned):
+    """Training inputs made by snnref's encoders go to forward with validated=True (their values are
+    valid by construction); inputs read from spike data are scanned on every batch. Same results."""
+    from snnref.training import loop
+
+    seen = []
+    real = loop.forward
+
+    def spy(net, x, **kw):
+        seen.append(kw.get("validated", False))
+        return real(net, x, **kw)
+
+    cfg = _cfg(base, epochs=1)
+    monkeypatch.setattr(loop, "forward", spy)
+    spied = train(cfg, str(tmp_path / "spied"))
+    monkeypatch.setattr(loop, "forward", real)
+    assert seen and seen[0] is (not scanned)
+    monkeypatch.setattr(loop, "encoder_output_is_valid", lambda cfg: False)
+    plain = train(cfg, str(tmp_path / "plain"))
+    assert _strip_times(spied) == _strip_times(plain)

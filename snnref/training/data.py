@@ -136,6 +136,13 @@ def encode(cfg, inputs, rng, dtype):
     return x
 
 
+def encoder_output_is_valid(cfg):
+    """True when :func:`encode` makes the network input with one of snnref's encoders (latency, rate:
+    binary spikes; static: finite values, from images checked when they were loaded), so that it need
+    not be scanned again; False for inputs taken from spike files (N-MNIST, the spike-train task)."""
+    return cfg.dataset not in ("spike_train_task", "nmnist")
+
+
 def _encode_flat(cfg, inputs, rng, dtype):
     from .. import encoders
 

@@ -33,7 +33,7 @@ from ..forward import forward
 from ..workspace import Workspace
 from . import checkpoint as ckpt
 from .config import TrainConfig
-from .data import encode, load_data, load_test, targets_of
+from .data import encode, encoder_output_is_valid, load_data, load_test, targets_of
 from .network import build_network, check_memory, gradients, parameters, readouts, restore_parameters
 from .rundir import RunDir, RunError, config_differences, describe_differences, read_metrics
 
@@ -68,20 +68,27 @@ def loss_of(cfg, trace, targets):
     return losses.psp_softmax(trace, targets)
 
 
-def train_step(net, cfg, optimizer, x, targets, dropout_rng=None, workspace=None):
+def _trusted(x, net, encoded):
+    """``validated=`` for forward: an encoder's output already in the form forward checks in O(1)."""
+    return bool(encoded) and isinstance(x, np.ndarray) and x.dtype == np.dtype(net.dtype) and x.flags.c_contiguous
+
+
+def train_step(net, cfg, optimizer, x, targets, dropout_rng=None, workspace=None, validated=False):
     """One forward -> loss -> backward -> post-processing -> optimiser step -> weight clamp.
 
     ``dropout_rng``: draws the dropout masks of layered networks (training only). ``workspace``
     (dense networks): a :class:`snnref.workspace.Workspace` whose buffers forward and backward reuse
     from step to step (same results; the returned trace is valid until the next step with it).
-    Returns ``(loss_result, trace)``.
+    ``validated``: ``x`` was made by one of snnref's encoders (``forward(..., validated=True)``: its
+    values are not scanned again). Returns ``(loss_result, trace)``.
     """
     if net.layers is not None:
         trace = forward(net, x, dropout_rng=dropout_rng)
         workspace = None
     else:
         early = bool(cfg.latency_early_stop and cfg.loss == "latency")
-        trace = forward(net, x, latency_early_stop=early, workspace=workspace)
+        trace = forward(net, x, latency_early_stop=early, workspace=workspace,
+                        validated=_trusted(x, net, validated))
     res = loss_of(cfg, trace, targets)
     grads = backward(net, trace, cfg.rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt, dL_da=res.dL_da,
                      nan_to_zero=cfg.nan_to_zero, grad_clip_value=cfg.grad_clip_value,
@@ -116,11 +123,17 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
     fire = np.zeros(L)
     silent = np.zeros(L)
     multi = np.zeros(L)
+    dense = net.layers is None
+    workspace = Workspace() if dense else None   # buffers reused by every batch (a trace lives one batch)
+    encoded = encoder_output_is_valid(cfg)
     for start in range(0, n, cfg.test_batch_size):
         part = split.take(np.arange(start, min(n, start + cfg.test_batch_size)))
         x = encode(cfg, part.inputs, rng, dtype)
         targets = targets_of(cfg, part.targets, dtype)
-        trace = forward(net, x)
+        if dense:
+            trace = forward(net, x, workspace=workspace, validated=_trusted(x, net, encoded))
+        else:
+            trace = forward(net, x)
         res = loss_of(cfg, trace, targets)
         b = len(part)
         loss_sum += float(res.value) * b
@@ -266,6 +279,9 @@ def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
     # dropout masks of layered networks: their own stream per epoch (a resumed run draws the same)
     dropout_rng = np.random.default_rng([cfg.seed, 4, epoch])
     workspace = Workspace()          # buffers reused by every step of the epoch (dense networks)
+    # inputs made by snnref's encoders from checked images are valid by construction (binary spikes or
+    # finite values); inputs read from spike files are checked on every batch
+    encoded = encoder_output_is_valid(cfg)
     for _ in range(steps):
         order = rs.shuffle_rng.permutation(n)
         for start in range(0, n, cfg.batch_size):
@@ -273,7 +289,7 @@ def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
             part = train_set.take(idx)
             x = encode(cfg, part.inputs, rs.shuffle_rng, dtype)
             targets = targets_of(cfg, part.targets, dtype)
-            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets, dropout_rng, workspace)
+            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets, dropout_rng, workspace, encoded)
             loss_sum += float(res.value) * len(idx)
             seen += len(idx)
             for r in reads:
