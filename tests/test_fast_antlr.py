@@ -353,3 +353,36 @@ def test_non_contiguous_trace_and_signatures(rng):
     for k in (fast_antlr._fast_layer_kernel, fast_antlr._fused_layer_kernel, connections._weight_grad_kernel,
               connections._backproject_kernel, connections._colsum_kernel):
         assert len(k.signatures) <= 2, (k, k.signatures)
+
+
+@numba.njit
+def _expf(x):
+    out = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        out[i] = np.exp(x[i])
+    return out
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_float32_surrogate_in_float32(impl):
+    """With float32 traces the surrogate sigma(V) = ste_alpha exp(-ste_beta |V - theta|) is evaluated in
+    float32 (docs/CHOICES.md): dV at the last step equals that float32 expression bit for bit, which the
+    float64 evaluation rounded to float32 does not for every V."""
+    rng = np.random.default_rng(3)
+    T, B, N = 3, 4, 500
+    m = NeuronModel.antlr(0.9, 0.85, T=T)
+    net = Network([rng.normal(0.3, 1.0, (20, N))], model=m, dtype="float32")
+    trace = forward(net, (rng.random((T, B, 20)) < 0.4).astype(np.float32))
+    dS = np.zeros((T, B, N), dtype=np.float32)
+    dS[-1] = 1.0
+    g = backward(net, trace, "act_srm", dS, None, return_adjoints=True, impl=impl, ste_alpha=0.7, ste_beta=2.3)
+    V = trace.layers[0].V[-1]
+    f32 = np.float32
+    # float32 arithmetic in numpy; exp by the C library's expf as compiled code calls it (numpy's own
+    # float32 exp rounds differently in the last bit)
+    arg = f32(-2.3) * np.abs(V - f32(m.theta))
+    want = f32(0.7) * _expf(arg)
+    assert want.dtype == np.float32
+    np.testing.assert_array_equal(g.adjoints[0]["dV"][-1], want)
+    in64 = (0.7 * np.exp(-2.3 * np.abs(V.astype(np.float64) - m.theta))).astype(np.float32)
+    assert np.any(in64 != want)

@@ -33,7 +33,7 @@ import numpy as np
 from .._jit import parallel_kernel, prange
 from . import fast_antlr
 from .connections import all_rows, connections_of, rows
-from .steps import at_next, core_step, current_step, dep_step, reset_path_signal, surrogate
+from .steps import at_next, core_step, current_step, dep_step, reset_path_signal, surrogate, surrogate_constants
 
 __all__ = ["act_rnn_backward", "act_srm_backward", "act_slayer_backward", "act_srm_layer", "act_slayer_layer",
            "act_rnn_layer", "layer_parameter_grads"]
@@ -127,8 +127,8 @@ def reference_backward(layer_kernel, net, trace, dL_dS, return_adjoints, opt):
         lt = trace.layers[l].flat()
         V, I, S = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.I, lt.S))
         dV, dV_dep, dI = (np.zeros_like(V) for _ in range(3))
-        layer_kernel(V, I, S, dS, m.theta, opt["ste_alpha"], opt["ste_beta"], m.alpha_I, m.alpha_V, m.beta_V,
-                     dV, dV_dep, dI)
+        layer_kernel(V, I, S, dS, *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]),
+                     m.alpha_I, m.alpha_V, m.beta_V, dV, dV_dep, dI)
         g, gb = layer_parameter_grads(conn, trace, l, m, rt, rb, rows(dI), rows(dV_dep))
         dW[l], db[l] = g.astype(dtype), gb.astype(dtype)
         if return_adjoints:

@@ -49,7 +49,7 @@ from .._user_trace import _is_forward_trace
 from ..fast_forward import input_events
 from .connections import BLAS_MIN_NEURONS, block_size, connections_of, previous_rows
 from .steps import (aux_traces_step, causal_sum_term, core_step, current_step, dep_step, reset_path_signal,
-                    surrogate, timing_injection)
+                    surrogate, surrogate_constants, timing_injection)
 
 __all__ = ["FastRule", "TimingSettings", "backward", "active_rows", "BLAS_MIN_NEURONS",
            "ACT_RNN", "ACT_SRM", "ACT_SLAYER", "TIMING", "ANTLR"]
@@ -428,8 +428,8 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
             dT_c = E1_c = empty
         Vl, Il, Sl = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.I, lt.S))  # no copy from forward
         _fast_layer_kernel(Vl, Il, Sl, dS_in, Tp_in, rowidx, t_end, use_act, use_tim, rule.reset_paths,
-                           rule.gated, block_size(N), m.alpha_I, m.alpha_V, m.beta_V, m.theta,
-                           opt["ste_alpha"], opt["ste_beta"], lam_act, lam_tim, timing.vstar_code,
+                           rule.gated, block_size(N), m.alpha_I, m.alpha_V, m.beta_V,
+                           *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act, lam_tim, timing.vstar_code,
                            timing.vstar_floor, explicit, timing.es_over_bI, timing.vs_n,
                            bool(return_adjoints), bool(store_dV), bool(store_E2),
                            dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c)
@@ -516,8 +516,8 @@ def _fused_backward(net, trace, rule, conns, dS_in, Tp_in, rowidx, t_end, alloc,
         Vl, Il, Sl = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.I, lt.S))  # no copy from forward
         _fused_layer_kernel(Vl, Il, Sl, dS_c, Tp_c, up_dI, up_E2, Wt_up, float(m.beta_I), X, ev_ptr, ev_idx,
                             rowidx, t_end, use_act, use_tim, rule.reset_paths, rule.gated, block_size(N),
-                            m.alpha_I, m.alpha_V, m.beta_V, m.theta, opt["ste_alpha"], opt["ste_beta"],
-                            lam_act, lam_tim, timing.vstar_code, timing.vstar_floor, store_below, dI_c, E2_c,
+                            m.alpha_I, m.alpha_V, m.beta_V,
+                            *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act, lam_tim, timing.vstar_code, timing.vstar_floor, store_below, dI_c, E2_c,
                             g, gb)
         g *= m.beta_I
         gb *= m.beta_bias

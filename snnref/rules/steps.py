@@ -37,7 +37,7 @@ import numpy as np
 
 from .._jit import kernel
 
-__all__ = ["WARMUP_SCALE", "WARMUP_CLAMP", "surrogate", "vstar", "timing_injection", "dep_step",
+__all__ = ["WARMUP_SCALE", "WARMUP_CLAMP", "surrogate", "surrogate_constants", "vstar", "timing_injection", "dep_step",
            "current_step", "core_step", "reset_path_signal", "aux_traces_step", "causal_sum_term",
            "at_next", "psp_adjoint_step", "tssl_rho", "tssl_step", "warmup_exponent", "warmup_slope_at",
            "warmup_slope"]
@@ -51,8 +51,18 @@ WARMUP_CLAMP = 8.0
 # --------------------------------------------------------------------------------------- ANTLR family
 @kernel
 def surrogate(v, theta, ste_alpha, ste_beta):
-    """Surrogate derivative sigma(v) = ste_alpha exp(-ste_beta |v - theta|) (spec 1.5)."""
+    """Surrogate derivative sigma(v) = ste_alpha exp(-ste_beta |v - theta|) (spec 1.5), in the precision
+    of its arguments (see :func:`surrogate_constants`)."""
     return ste_alpha * np.exp(-ste_beta * abs(v - theta))
+
+
+def surrogate_constants(dtype, theta, ste_alpha, ste_beta):
+    """``(theta, ste_alpha, ste_beta)`` as scalars of the compute dtype, for the kernels' calls of
+    :func:`surrogate`: with float32 traces the surrogate is then evaluated in float32 (float32 exp, as
+    in the official float32 codes, about twice as fast as float64 exp); with float64 nothing changes.
+    Every other step of the rules keeps its float64 arithmetic (docs/CHOICES.md)."""
+    t = np.dtype(dtype).type
+    return t(theta), t(ste_alpha), t(ste_beta)
 
 
 @kernel
