@@ -462,3 +462,43 @@ def test_param_and_grad_validation():
     with pytest.raises(ValueError, match=r"grads\[1\] has 1 non-finite values"):
         opt.step([np.zeros(2), np.array([0.0, np.nan, 0.0])])
     np.testing.assert_array_equal(opt.step_count, [0, 0])   # nothing was applied
+
+
+def _numpy_adam_step(p, g, m, v, k, lr, b1, b2, eps, wd, decoupled):
+    """One Adam / AdamW step written with numpy array expressions and Python-float scalars (NumPy's
+    "weak" scalars keep float32 arrays in float32), in torch's operation order."""
+    if decoupled:
+        p *= 1.0 - lr * wd
+    elif wd != 0.0:
+        g = g + wd * p
+    m *= b1
+    m += (1.0 - b1) * g
+    v *= b2
+    v += ((1.0 - b2) * g) * g
+    denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** k) + eps
+    p += ((-(lr / (1.0 - b1 ** k))) * m) / denom
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("wd", [0.0, 1e-2])
+def test_adam_equals_numpy_array_expressions(name, dtype, wd):
+    """The compiled one-pass update equals, bit for bit, the numpy array expressions with Python-float
+    scalars (float32 stays float32 arithmetic), over several steps of a large parameter."""
+    rng = np.random.default_rng(7)
+    p = rng.standard_normal((300, 70)).astype(dtype)
+    q = p.copy()
+    m = np.zeros_like(q)
+    v = np.zeros_like(q)
+    opt = make_optimizer(name, [p], lr=3e-3, weight_decay=wd, betas=(0.9, 0.999))
+    for k in range(1, 6):
+        g = (rng.standard_normal(p.shape) * 10.0 ** rng.integers(-6, 2, p.shape)).astype(dtype)
+        opt.step([g])
+        _numpy_adam_step(q, g, m, v, k, 3e-3, 0.9, 0.999, 1e-8, wd, decoupled=(name == "adamw"))
+        np.testing.assert_array_equal(p, q)
+    assert p.dtype == dtype and np.any(p != p.astype(np.float16))
+
+
+def test_non_contiguous_parameter_refused():
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        make_optimizer("adam", [np.zeros((3, 4)).T], lr=1e-3)

@@ -210,3 +210,22 @@ def test_encoder_inputs_not_scanned_twice(monkeypatch, tmp_path, base, scanned):
     monkeypatch.setattr(loop, "encoder_output_is_valid", lambda cfg: False)
     plain = train(cfg, str(tmp_path / "plain"))
     assert _strip_times(spied) == _strip_times(plain)
+
+
+def test_input_buffer_equals_latency_encoder():
+    """The reused latency input of the training loop equals encoders.latency batch after batch (entries of
+    the previous batch reset; batch size and dtype changes reallocate)."""
+    from snnref.training.data import InputBuffer, encode
+
+    cfg = _cfg(TINY)
+    images, _ = load_mnist("train", limit=40)
+    buf = InputBuffer()
+    rng = np.random.default_rng(0)
+    for lo, hi, dtype in [(0, 16, np.float64), (16, 32, np.float64), (32, 40, np.float64), (0, 8, np.float32),
+                          (8, 16, np.float32)]:
+        got = encode(cfg, images[lo:hi], rng, dtype, buf)
+        want = encoders.latency(images[lo:hi], T=cfg.T, max_input_timing=cfg.max_input_timing,
+                                min_input_timing=cfg.min_input_timing, dtype=dtype)
+        assert got.dtype == want.dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+        assert want.sum() > 100

@@ -511,8 +511,10 @@ def _fused_backward(net, trace, rule, conns, dS_in, Tp_in, rowidx, t_end, alloc,
         E2_c = alloc.array(("backward E2", l), (R, N), dtype) if store_below and use_tim else empty
         X = np.ascontiguousarray(trace.layer_input(l), dtype=dtype)
         ev_ptr, ev_idx = cached[l] if cached is not None else input_events(X, alloc, key="backward")
-        g = np.zeros((X.shape[2], N), dtype=np.float64)
-        gb = np.zeros(N, dtype=np.float64)
+        g = alloc.array(("backward g", l), (X.shape[2], N), np.float64)  # float64 sums (C3), (C4)
+        gb = alloc.array(("backward gb", l), (N,), np.float64)
+        g.fill(0.0)
+        gb.fill(0.0)
         Vl, Il, Sl = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.I, lt.S))  # no copy from forward
         _fused_layer_kernel(Vl, Il, Sl, dS_c, Tp_c, up_dI, up_E2, Wt_up, float(m.beta_I), X, ev_ptr, ev_idx,
                             rowidx, t_end, use_act, use_tim, rule.reset_paths, rule.gated, block_size(N),
@@ -523,7 +525,7 @@ def _fused_backward(net, trace, rule, conns, dS_in, Tp_in, rowidx, t_end, alloc,
         gb *= m.beta_bias
         if weight_adjust is not None:
             weight_adjust(l, g)
-        dW[l] = g.astype(dtype)
+        dW[l] = g.astype(dtype)  # copies: nothing returned is a view of the workspace
         db[l] = gb.astype(dtype)
         up = (dI_c, E2_c, conns[l])
     return dW, db, None

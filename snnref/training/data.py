@@ -128,8 +128,37 @@ def input_shape(cfg):
     return (2, 34, 34) if cfg.dataset == "nmnist" else (1, 28, 28)
 
 
-def encode(cfg, inputs, rng, dtype):
-    """Network input (T, B, N_0) for a batch of samples (spec 6); (T, B, C, H, W) for convolutional networks."""
+class InputBuffer:
+    """One input array reused by the batches of a loop, for the latency code: each batch sets its
+    spikes and the next one first resets those entries (O(spikes) per batch instead of allocating and
+    zeroing a (T, B, 784) array, whose fresh pages dominate the encoding time). The array returned for
+    a batch is valid until the next batch; it equals ``encoders.latency`` of the batch exactly."""
+
+    def __init__(self):
+        self._x = None
+        self._spikes = None
+
+    def latency(self, cfg, images, dtype):
+        from .. import encoders
+
+        B = len(images)
+        shape = (cfg.T, B, int(np.prod(np.shape(images)[1:])))
+        if self._x is None or self._x.shape != shape or self._x.dtype != np.dtype(dtype):
+            self._x = np.zeros(shape, dtype=dtype)
+        elif self._spikes is not None:
+            self._x[self._spikes] = 0
+        self._spikes = encoders.latency_events(images, T=cfg.T, max_input_timing=cfg.max_input_timing,
+                                               min_input_timing=cfg.min_input_timing)
+        self._x[self._spikes] = 1
+        return self._x
+
+
+def encode(cfg, inputs, rng, dtype, buffer=None):
+    """Network input (T, B, N_0) for a batch of samples (spec 6); (T, B, C, H, W) for convolutional networks.
+    ``buffer``: an :class:`InputBuffer` reused from batch to batch (dense latency-coded inputs)."""
+    if buffer is not None and cfg.encoding == "latency" and cfg.dataset not in ("spike_train_task", "nmnist") \
+            and cfg.architecture is None:
+        return buffer.latency(cfg, inputs, dtype)
     x = _encode_flat(cfg, inputs, rng, dtype)
     if cfg.architecture is not None:
         x = x.reshape(x.shape[:2] + input_shape(cfg))

@@ -33,7 +33,7 @@ from ..forward import forward
 from ..workspace import Workspace
 from . import checkpoint as ckpt
 from .config import TrainConfig
-from .data import encode, encoder_output_is_valid, load_data, load_test, targets_of
+from .data import InputBuffer, encode, encoder_output_is_valid, load_data, load_test, targets_of
 from .network import build_network, check_memory, gradients, parameters, readouts, restore_parameters
 from .rundir import RunDir, RunError, config_differences, describe_differences, read_metrics
 
@@ -125,10 +125,11 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
     multi = np.zeros(L)
     dense = net.layers is None
     workspace = Workspace() if dense else None   # buffers reused by every batch (a trace lives one batch)
+    buffer = InputBuffer()
     encoded = encoder_output_is_valid(cfg)
     for start in range(0, n, cfg.test_batch_size):
         part = split.take(np.arange(start, min(n, start + cfg.test_batch_size)))
-        x = encode(cfg, part.inputs, rng, dtype)
+        x = encode(cfg, part.inputs, rng, dtype, buffer)
         targets = targets_of(cfg, part.targets, dtype)
         if dense:
             trace = forward(net, x, workspace=workspace, validated=_trusted(x, net, encoded))
@@ -282,12 +283,13 @@ def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
     # inputs made by snnref's encoders from checked images are valid by construction (binary spikes or
     # finite values); inputs read from spike files are checked on every batch
     encoded = encoder_output_is_valid(cfg)
+    buffer = InputBuffer()
     for _ in range(steps):
         order = rs.shuffle_rng.permutation(n)
         for start in range(0, n, cfg.batch_size):
             idx = order[start:start + cfg.batch_size]
             part = train_set.take(idx)
-            x = encode(cfg, part.inputs, rs.shuffle_rng, dtype)
+            x = encode(cfg, part.inputs, rs.shuffle_rng, dtype, buffer)
             targets = targets_of(cfg, part.targets, dtype)
             res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets, dropout_rng, workspace, encoded)
             loss_sum += float(res.value) * len(idx)

@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from .._jit import parallel_kernel, prange
+
 from .. import _validate as V
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "StepLR", "make_optimizer", "OPTIMIZERS"]
@@ -54,6 +56,10 @@ def _check_params(params):
             raise ValueError(
                 f"params[{i}] is read-only; the optimiser updates parameters in place. Pass a writeable copy."
             )
+        if not p.flags.c_contiguous:
+            raise ValueError(
+                f"params[{i}] is not C-contiguous (a transposed or strided view); the optimiser updates the "
+                "array's memory in place. Pass the network's own arrays (net.weights + net.biases).")
         if id(p) in seen:
             raise ValueError(f"params[{i}] is the same array as params[{seen[id(p)]}]; pass each parameter once.")
         seen[id(p)] = i
@@ -273,6 +279,29 @@ class SGD(Optimizer):
         self.momentum_buffer = loaded["momentum_buffer"]
 
 
+@parallel_kernel
+def _adam_kernel(p, g, m, v, wd, decay, beta1, c1, beta2, c2, sqrt_bc2, eps, neg_step):
+    """One Adam update of the flat arrays p, m, v (in place) with gradient g, element by element in one
+    pass, in the operation order of torch's single-tensor path (module docstring)::
+
+        g <- g + wd p   (if decay);   m <- m beta1 + c1 g;   v <- v beta2 + (c2 g) g
+        p <- p + (neg_step m) / (sqrt(v) / sqrt_bc2 + eps)
+
+    The scalars come in the arrays' dtype, so float32 parameters are updated in float32 arithmetic,
+    exactly as the array expressions with Python-float ("weak") scalars compute them."""
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        if decay:
+            gi = gi + wd * p[i]
+        mi = m[i] * beta1
+        mi = mi + c1 * gi
+        vi = v[i] * beta2
+        vi = vi + (c2 * gi) * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] + (neg_step * mi) / (np.sqrt(vi) / sqrt_bc2 + eps)
+
+
 class Adam(Optimizer):
     r"""Adam with L2 weight decay added to the gradient (torch.optim.Adam, amsgrad off).
 
@@ -356,23 +385,20 @@ class Adam(Optimizer):
     def _update(self, i, p, g):
         beta1, beta2 = self.betas
         wd = self._decay(p)
-        if wd != 0.0:
-            g = g + wd * p
         if self.exp_avg[i] is None:
             self.exp_avg[i] = np.zeros_like(p)
             self.exp_avg_sq[i] = np.zeros_like(p)
         m, v = self.exp_avg[i], self.exp_avg_sq[i]
         self.step_count[i] += 1
         k = int(self.step_count[i])
-        m *= beta1
-        m += (1.0 - beta1) * g
-        v *= beta2
-        v += ((1.0 - beta2) * g) * g
         bias_correction1 = 1.0 - beta1 ** k
         bias_correction2 = 1.0 - beta2 ** k
         step_size = self.lr / bias_correction1
-        denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
-        p += ((-step_size) * m) / denom
+        # the Python-float factors as "weak" scalars: rounded to the parameter dtype, then applied
+        d = p.dtype.type
+        flat = (a.reshape(-1) for a in (p, np.ascontiguousarray(g), m, v))
+        _adam_kernel(*flat, d(wd), wd != 0.0, d(beta1), d(1.0 - beta1), d(beta2), d(1.0 - beta2),
+                     d(math.sqrt(bias_correction2)), d(self.eps), d(-step_size))
 
 
 class AdamW(Adam):
