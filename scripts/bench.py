@@ -159,27 +159,42 @@ def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("
     import snnref
     from snnref.fast_forward import Workspace
 
-    net, x, labels = _antlr_workload(dtype, T, B, hidden, init_bias)
+    if B == 1:  # one-sample batches of the samples of the B = 16 rows, in turn (the same work per sample)
+        net, x16, labels16 = _antlr_workload(dtype, T, 16, hidden, init_bias)
+        batches = [(np.ascontiguousarray(x16[:, b:b + 1]), labels16[b:b + 1]) for b in range(16)]
+    else:
+        net, x, labels = _antlr_workload(dtype, T, B, hidden, init_bias)
+        batches = [(x, labels)]
+    n = len(batches) * B
     ws = Workspace()
-    fns = {"forward": lambda: snnref.forward(net, x)}
+
+    def each(fn):
+        return lambda: [fn(x, labels) for x, labels in batches]
+
+    fns = {"forward": each(lambda x, labels: snnref.forward(net, x))}
     if forward_variants:
-        fns["forward_workspace_validated"] = lambda: snnref.forward(net, x, workspace=ws, validated=True)
-        fns["forward_reference_impl"] = lambda: snnref.forward(net, x, impl="reference")
+        fns["forward_workspace_validated"] = each(lambda x, labels: snnref.forward(net, x, workspace=ws,
+                                                                                   validated=True))
+        fns["forward_reference_impl"] = each(lambda x, labels: snnref.forward(net, x, impl="reference"))
     for rule in rules:
-        fns[rule] = lambda rule=rule: _antlr_step(net, x, labels, rule)
+        fns[rule] = each(lambda x, labels, rule=rule: _antlr_step(net, x, labels, rule))
         if workspace:
-            fns[f"{rule}_workspace"] = lambda rule=rule, ws=Workspace(): _antlr_step(net, x, labels, rule, ws)
-    out = {k: v / B for k, v in _interleaved_ms(fns, repeats).items()}
+            fns[f"{rule}_workspace"] = each(lambda x, labels, rule=rule, ws=Workspace():
+                                            _antlr_step(net, x, labels, rule, ws))
+    out = {k: v / n for k, v in _interleaved_ms(fns, repeats).items()}
     if memory:
         out["memory_mb"] = {k: _peak_mb(fn) for k, fn in fns.items() if k in ("forward",) + tuple(rules)}
-    tr = snnref.forward(net, x)
-    out["spikes_per_sample"] = [float(lt.S.sum() / B) for lt in tr.layers]
+    spikes = np.zeros(net.n_layers)
+    for x, _ in batches:
+        spikes += [float(lt.S.sum()) for lt in snnref.forward(net, x).layers]
+    out["spikes_per_sample"] = list(spikes / n)
     return out
 
 
 def bench_scaling(dtype, repeats):
     """ns per T x B x N (N = hidden neurons) of ANTLR forward + loss + backward on the bench workload,
-    one of T, N, B varied at a time around (300, 800, 16) (B = 1 vs B = 16: per sample), with the
+    one of T, N, B varied at a time around (300, 800, 16) (B = 1: the 16 samples of the B = 16 row as
+    16 one-sample batches, so that B = 1 and B = 16 do the same work per sample), with the
     defaults and with a workspace reused by forward and backward ("_workspace"; without it, arrays
     larger than the C library's reuse threshold are faulted in afresh on every call); "relative" is
     the ratio to (300, 800, 16)."""

@@ -386,3 +386,26 @@ def test_float32_surrogate_in_float32(impl):
     np.testing.assert_array_equal(g.adjoints[0]["dV"][-1], want)
     in64 = (0.7 * np.exp(-2.3 * np.abs(V.astype(np.float64) - m.theta))).astype(np.float32)
     assert np.any(in64 != want)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_sparse_input_rows(rule):
+    """Inputs that never spike in the active rows leave their rows of dW exactly 0; the fast path then
+    zeroes, scales and casts only the other rows (fewer than half the inputs spike here): same bits as the
+    reference."""
+    rng = np.random.default_rng(8)
+    T, B = 25, 3
+    m = NeuronModel.antlr(0.9, 0.9, T=T)
+    net = Network([rng.normal(1.0, 0.5, (30, 12)), rng.normal(0.3, 0.5, (12, 4))], model=m)
+    x = np.zeros((T, B, 30))
+    x[:, :, [2, 7, 11, 19]] = rng.random((T, B, 4)) < 0.5
+    trace = forward(net, x)
+    dS = rng.normal(size=(T, B, 4)) * (rng.random((T, B, 4)) < 0.3)
+    dt = losses.latency(trace, rng.integers(0, 4, B), beta_softmax=1.0, lambda_nospike=0.1).dL_dt
+    got = backward(net, trace, rule, dS, dt)
+    ref = backward(net, trace, rule, dS, dt, impl="reference")
+    for l in range(2):
+        np.testing.assert_array_equal(got.dW[l], ref.dW[l])
+        np.testing.assert_array_equal(got.db[l], ref.db[l])
+    assert np.any(got.dW[0][[2, 7, 11, 19]] != 0)
+    assert not np.any(np.delete(got.dW[0], [2, 7, 11, 19], axis=0))

@@ -351,6 +351,18 @@ def _fused_layer_kernel(V, I, S, dS_c, Tp_c, up_dI, up_E2, Wt_up, beta_up, X, ev
                             gi[jj] += x * cdI[jj]
 
 
+@kernel
+def _mark_event_inputs(ev_ptr, ev_idx, t_end, mark):
+    """mark[i] = True for every input i with an event at a step t <= t_end[b] of some sample b."""
+    B, K, _ = ev_ptr.shape
+    for b in range(B):
+        if t_end[b] < 0:
+            continue
+        for k in range(K):
+            for e in range(ev_ptr[b, k, 0], ev_ptr[b, k, t_end[b] + 1]):
+                mark[ev_idx[b, k, e]] = True
+
+
 # --------------------------------------------------------------------------------------- driver
 def active_rows(dL_dS, dL_dt, T, B, extend=0):
     """Compact row index of the steps that can carry a non-zero adjoint (fast path).
@@ -511,9 +523,21 @@ def _fused_backward(net, trace, rule, conns, dS_in, Tp_in, rowidx, t_end, alloc,
         E2_c = alloc.array(("backward E2", l), (R, N), dtype) if store_below and use_tim else empty
         X = np.ascontiguousarray(trace.layer_input(l), dtype=dtype)
         ev_ptr, ev_idx = cached[l] if cached is not None else input_events(X, alloc, key="backward")
-        g = alloc.array(("backward g", l), (X.shape[2], N), np.float64)  # float64 sums (C3), (C4)
+        N_in = X.shape[2]
+        # the rows of dW that can be non-zero: inputs with an event in an active row (sparse inputs, small
+        # batches: zeroing, scaling and casting the full float64 accumulator would cost more than the sweep)
+        rows_in = None
+        if weight_adjust is None:
+            mark = np.zeros(N_in, dtype=np.bool_)
+            _mark_event_inputs(ev_ptr, ev_idx, t_end, mark)
+            if 2 * int(mark.sum()) < N_in:
+                rows_in = np.flatnonzero(mark)
+        g = alloc.array(("backward g", l), (N_in, N), np.float64)  # float64 sums (C3), (C4)
         gb = alloc.array(("backward gb", l), (N,), np.float64)
-        g.fill(0.0)
+        if rows_in is None:
+            g.fill(0.0)
+        else:
+            g[rows_in] = 0.0
         gb.fill(0.0)
         Vl, Il, Sl = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.I, lt.S))  # no copy from forward
         _fused_layer_kernel(Vl, Il, Sl, dS_c, Tp_c, up_dI, up_E2, Wt_up, float(m.beta_I), X, ev_ptr, ev_idx,
@@ -521,11 +545,17 @@ def _fused_backward(net, trace, rule, conns, dS_in, Tp_in, rowidx, t_end, alloc,
                             m.alpha_I, m.alpha_V, m.beta_V,
                             *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act, lam_tim, timing.vstar_code, timing.vstar_floor, store_below, dI_c, E2_c,
                             g, gb)
-        g *= m.beta_I
         gb *= m.beta_bias
-        if weight_adjust is not None:
-            weight_adjust(l, g)
-        dW[l] = g.astype(dtype)  # copies: nothing returned is a view of the workspace
-        db[l] = gb.astype(dtype)
+        db[l] = gb.astype(dtype)  # copies: nothing returned is a view of the workspace
+        if rows_in is None:
+            g *= m.beta_I
+            if weight_adjust is not None:
+                weight_adjust(l, g)
+            dW[l] = g.astype(dtype)
+        else:  # the same values: the other rows are exactly 0
+            gr = g[rows_in]
+            gr *= m.beta_I
+            dW[l] = np.zeros((N_in, N), dtype=dtype)
+            dW[l][rows_in] = gr
         up = (dI_c, E2_c, conns[l])
     return dW, db, None

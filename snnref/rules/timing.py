@@ -165,7 +165,8 @@ def reference_backward(layer_kernel, net, trace, dL_dS, dL_dt, return_adjoints, 
         V, S = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.S))
         dT, dV, dV_dep, dI, E1, E2 = (np.zeros_like(V) for _ in range(6))
         layer_kernel(V, S, dS, Tprop, m.alpha_I, m.alpha_V, m.beta_V,
-                     *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act, lam_tim, tim.vstar_code, tim.vstar_floor, tim.explicit, tim.es_over_bI, tim.vs_n,
+                     *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act, lam_tim,
+                     tim.vstar_code, tim.vstar_floor, tim.explicit, tim.es_over_bI, tim.vs_n,
                      dT, dV, dV_dep, dI, E1, E2)
         g, gb = layer_parameter_grads(conn, trace, l, m, rt, rb, rows(dI), rows(dV_dep))
         if weight_adjust is not None:
