@@ -9,7 +9,9 @@ checks every array bit for bit. What changes is where the work goes:
 1. Event lists instead of dense scans. The input x of an ANTLR model is scanned once per call for its
    non-zero entries (:func:`input_events`: blocks of 16 inputs are tested with one integer OR of their
    bit patterns, so empty blocks cost one vectorised pass); each spiking layer writes the indices of its
-   own spikes while it simulates, so the layer above never scans the dense spike array S. Per sample b
+   own spikes while it simulates (from a byte flag per neuron, read eight at a time, so that a step's
+   few spikes are found without testing every neuron), so the layer above never scans the dense spike
+   array S. Per sample b
    the events of step t are ``idx[b, ptr[b, t]:ptr[b, t + 1]]`` in ascending input order.
 2. No projection array. The input current of step t, P[j] = sum_i x_i[t] W[i, j], is summed into one
    work row of the layer's dtype (inputs ascending, from 0: the reference's order and rounding; the
@@ -118,6 +120,9 @@ def _fused_lif_kernel(ptr, idx, P0, W, bias, alpha_I, alpha_V, beta_I, beta_V, b
         s_prev = np.zeros(n, dtype=I.dtype)
         a_prev = np.zeros(n, dtype=np.float64)  # not re-read from A in the reference: kept unrounded
         p = np.zeros(n, dtype=W.dtype)
+        nw = (n + 7) // 8
+        flags = np.zeros(8 * nw, dtype=np.uint8)  # S[t] != 0 of the block, read 8 at a time
+        words = flags.view(np.uint64)
         bias_k = bias[j0:j0 + n]
         n_out = 0
         for t in range(T):
@@ -143,6 +148,7 @@ def _fused_lif_kernel(ptr, idx, P0, W, bias, alpha_I, alpha_V, beta_I, beta_V, b
                     It[j] = i_t
                     Vt[j] = v_t
                     St[j] = s_t
+                    flags[j] = np.uint8(1) if s_t != 0.0 else np.uint8(0)
                     DUt[j] = v_t - u_plus
                     a_t = alpha_I * a_prev[j] + beta_I * s_t
                     At[j] = a_t
@@ -157,15 +163,18 @@ def _fused_lif_kernel(ptr, idx, P0, W, bias, alpha_I, alpha_V, beta_I, beta_V, b
                     It[j] = i_t
                     Vt[j] = v_t
                     St[j] = s_t
+                    flags[j] = np.uint8(1) if s_t != 0.0 else np.uint8(0)
                     i_prev[j] = i_t  # rounded to the dtype, as the stored values
                     v_prev[j] = v_t
                     s_prev[j] = s_t
-            if emit:
+            if emit:  # the step's spikes, ascending: words of 8 flags that are 0 are skipped at once
                 out_ptr[b, k, t] = n_out
-                for j in range(n):
-                    if St[j] != 0.0:
-                        out_idx[b, k, n_out] = j0 + j
-                        n_out += 1
+                for w in range(nw):
+                    if words[w] != 0:
+                        for j in range(8 * w, min(n, 8 * w + 8)):
+                            if flags[j] != 0:
+                                out_idx[b, k, n_out] = j0 + j
+                                n_out += 1
         if emit:
             out_ptr[b, k, T] = n_out
 
