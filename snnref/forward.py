@@ -28,7 +28,9 @@ V_j[t] = sum_{k in C(t)} alpha_V^(t-k) (beta_V I_j[k] + beta_bias b_j).
 
 Work: the input projection of spike inputs touches one weight row per input event (cost
 proportional to the number of spikes, not to N_in x T); real-valued TSSL-BP inputs use a dense
-matrix product. Samples of a batch are simulated in parallel (``prange``), deterministically.
+matrix product. The projection runs the samples of a batch in parallel (``prange``), deterministically;
+the neuron update of ``impl="reference"`` runs them one after the other (a serial kernel compiles
+in a fraction of the time), that of layered networks in parallel.
 """
 import numpy as np
 
@@ -59,12 +61,15 @@ def _project_events_kernel(X, W, P):
                         P[t, b, j] += x * W[i, j]
 
 
-@parallel_kernel
-def _lif_rnn_kernel(P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict,
+@kernel
+def _lif_rnn_kernel(b0, b1, P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict,
                     psp_output, I, V, S, DU, A):
-    """Kernel of :func:`forward` (form "rnn"): fills I, V, S (and DU, A when psp_output)."""
+    """Kernel of :func:`forward` (form "rnn", ``impl="reference"``) for the samples b0 <= b < b1, one
+    after the other: fills I, V, S (and DU, A when psp_output) at [:, b]. Serial (it compiles in a
+    fraction of the time of a parallel kernel); :func:`_lif_rnn_parallel_kernel` runs it per sample
+    in parallel."""
     T, B, N = P.shape
-    for b in prange(B):
+    for b in range(b0, b1):
         i_prev = np.zeros(N, dtype=np.float64)
         v_prev = np.zeros(N, dtype=np.float64)
         s_prev = np.zeros(N, dtype=np.float64)
@@ -95,6 +100,17 @@ def _lif_rnn_kernel(P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, re
                 i_prev[j] = I[t, b, j]
                 v_prev[j] = V[t, b, j]
                 s_prev[j] = s_t
+
+
+@parallel_kernel
+def _lif_rnn_parallel_kernel(P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict,
+                             psp_output, I, V, S, DU, A):
+    """:func:`_lif_rnn_kernel` on all samples, in parallel (``prange``; same results): the neuron
+    update of layered networks (:mod:`snnref.layers`)."""
+    for b in prange(P.shape[1]):
+        b0 = np.int64(b)  # the serial kernel's signature (int64 bounds)
+        _lif_rnn_kernel(b0, b0 + 1, P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current,
+                        strict, psp_output, I, V, S, DU, A)
 
 
 @kernel
@@ -252,9 +268,9 @@ def _forward_layered(net, x, form, latency_early_stop, dropout_rng, allow_beta_a
         arrays = [np.empty(shape, dtype=dt) for _ in range(5 if m.psp_output else 3)]
         flat = [arr.reshape(T, B, N) for arr in arrays]
         DU, A = (flat[3], flat[4]) if m.psp_output else (empty, empty)
-        _lif_rnn_kernel(P.reshape(T, B, N), lay.neuron_bias(), m.alpha_I, m.alpha_V, m.beta_I, m.beta_V,
-                        m.beta_bias, m.theta, m.reset_current, m.strict_threshold, m.psp_output,
-                        flat[0], flat[1], flat[2], DU, A)
+        _lif_rnn_parallel_kernel(P.reshape(T, B, N), lay.neuron_bias(), m.alpha_I, m.alpha_V, m.beta_I, m.beta_V,
+                                 m.beta_bias, m.theta, m.reset_current, m.strict_threshold, m.psp_output,
+                                 flat[0], flat[1], flat[2], DU, A)
         lt = LayerTrace(*arrays)
         layers.append(lt)
         prev, prev_trace = lt.S, lt.a
@@ -353,7 +369,7 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
             else:
                 P = project(inp, W)
             empty = np.empty((0, 0, 0), dtype=dtype)
-            _lif_rnn_kernel(P, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
+            _lif_rnn_kernel(0, B, P, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
                             m.reset_current, m.strict_threshold, m.psp_output, I, Vm, S,
                             DU if DU is not None else empty, A if A is not None else empty)
         else:
