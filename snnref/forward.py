@@ -28,9 +28,9 @@ V_j[t] = sum_{k in C(t)} alpha_V^(t-k) (beta_V I_j[k] + beta_bias b_j).
 
 Work: the input projection of spike inputs touches one weight row per input event (cost
 proportional to the number of spikes, not to N_in x T); real-valued TSSL-BP inputs use a dense
-matrix product. The projection runs the samples of a batch in parallel (``prange``), deterministically;
-the neuron update of ``impl="reference"`` runs them one after the other (a serial kernel compiles
-in a fraction of the time), that of layered networks in parallel.
+matrix product. ``impl="reference"`` simulates the samples of a batch one after the other (serial
+kernels compile in a fraction of the time of parallel ones); layered networks and :func:`project`
+run them in parallel (``prange``), deterministically.
 """
 import numpy as np
 
@@ -47,18 +47,28 @@ __all__ = ["forward", "Trace", "LayerTrace", "project"]
 
 
 # --------------------------------------------------------------------------------------- kernels
-@parallel_kernel
-def _project_events_kernel(X, W, P):
-    """Kernel of :func:`project`: P[t, b, :] += X[t, b, i] * W[i, :] for every non-zero X[t, b, i]."""
+@kernel
+def _project_events_kernel(b0, b1, X, W, P):
+    """Kernel of :func:`project` for the samples b0 <= b < b1, one after the other:
+    P[t, b, :] += X[t, b, i] * W[i, :] for every non-zero X[t, b, i]. Serial (the reference forward);
+    :func:`_project_events_parallel_kernel` runs it per sample in parallel."""
     T, B, N_in = X.shape
     N = W.shape[1]
-    for b in prange(B):
+    for b in range(b0, b1):
         for t in range(T):
             for i in range(N_in):
                 x = X[t, b, i]
                 if x != 0.0:
                     for j in range(N):
                         P[t, b, j] += x * W[i, j]
+
+
+@parallel_kernel
+def _project_events_parallel_kernel(X, W, P):
+    """:func:`_project_events_kernel` on all samples, in parallel (``prange``; same results)."""
+    for b in prange(X.shape[1]):
+        b0 = np.int64(b)  # the serial kernel's signature (int64 bounds)
+        _project_events_kernel(b0, b0 + 1, X, W, P)
 
 
 @kernel
@@ -158,14 +168,18 @@ def _lif_srm_kernel(X, W, bias, epsk, pow_I, pow_V, geom_V, beta_I, beta_V, beta
 
 
 # --------------------------------------------------------------------------------------- API
-def project(X, W):
+def project(X, W, parallel=True):
     """Input projection P[t, b, j] = sum_i X[t, b, i] W[i, j], skipping zero inputs.
 
     Cost is proportional to (number of non-zero X) x N_out. Arrays must already be validated,
-    C-contiguous and of one dtype.
+    C-contiguous and of one dtype. ``parallel``: the samples in parallel (default), else one after
+    the other (the reference forward: a serial kernel compiles faster); the results are the same.
     """
     P = np.zeros((X.shape[0], X.shape[1], W.shape[1]), dtype=W.dtype)
-    _project_events_kernel(X, W, P)
+    if parallel:
+        _project_events_parallel_kernel(X, W, P)
+    else:
+        _project_events_kernel(0, X.shape[1], X, W, P)
     return P
 
 
@@ -367,7 +381,7 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
             if m.psp_output and l == 0:
                 P = np.ascontiguousarray((inp.reshape(T * B, -1) @ W).reshape(T, B, N))
             else:
-                P = project(inp, W)
+                P = project(inp, W, parallel=False)
             empty = np.empty((0, 0, 0), dtype=dtype)
             _lif_rnn_kernel(0, B, P, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
                             m.reset_current, m.strict_threshold, m.psp_output, I, Vm, S,
