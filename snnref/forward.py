@@ -28,7 +28,9 @@ V_j[t] = sum_{k in C(t)} alpha_V^(t-k) (beta_V I_j[k] + beta_bias b_j).
 
 Work: the input projection of spike inputs touches one weight row per input event (cost
 proportional to the number of spikes, not to N_in x T); real-valued TSSL-BP inputs use a dense
-matrix product. Samples of a batch are simulated in parallel (``prange``), deterministically.
+matrix product. ``impl="reference"`` simulates the samples of a batch one after the other (serial
+kernels compile in a fraction of the time of parallel ones); layered networks and :func:`project`
+run them in parallel (``prange``), deterministically.
 """
 import numpy as np
 
@@ -45,12 +47,14 @@ __all__ = ["forward", "Trace", "LayerTrace", "project"]
 
 
 # --------------------------------------------------------------------------------------- kernels
-@parallel_kernel
-def _project_events_kernel(X, W, P):
-    """Kernel of :func:`project`: P[t, b, :] += X[t, b, i] * W[i, :] for every non-zero X[t, b, i]."""
+@kernel
+def _project_events_kernel(b0, b1, X, W, P):
+    """Kernel of :func:`project` for the samples b0 <= b < b1, one after the other:
+    P[t, b, :] += X[t, b, i] * W[i, :] for every non-zero X[t, b, i]. Serial (the reference forward);
+    :func:`_project_events_parallel_kernel` runs it per sample in parallel."""
     T, B, N_in = X.shape
     N = W.shape[1]
-    for b in prange(B):
+    for b in range(b0, b1):
         for t in range(T):
             for i in range(N_in):
                 x = X[t, b, i]
@@ -60,11 +64,22 @@ def _project_events_kernel(X, W, P):
 
 
 @parallel_kernel
-def _lif_rnn_kernel(P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict,
+def _project_events_parallel_kernel(X, W, P):
+    """:func:`_project_events_kernel` on all samples, in parallel (``prange``; same results)."""
+    for b in prange(X.shape[1]):
+        b0 = np.int64(b)  # the serial kernel's signature (int64 bounds)
+        _project_events_kernel(b0, b0 + 1, X, W, P)
+
+
+@kernel
+def _lif_rnn_kernel(b0, b1, P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict,
                     psp_output, I, V, S, DU, A):
-    """Kernel of :func:`forward` (form "rnn"): fills I, V, S (and DU, A when psp_output)."""
+    """Kernel of :func:`forward` (form "rnn", ``impl="reference"``) for the samples b0 <= b < b1, one
+    after the other: fills I, V, S (and DU, A when psp_output) at [:, b]. Serial (it compiles in a
+    fraction of the time of a parallel kernel); :func:`_lif_rnn_parallel_kernel` runs it per sample
+    in parallel."""
     T, B, N = P.shape
-    for b in prange(B):
+    for b in range(b0, b1):
         i_prev = np.zeros(N, dtype=np.float64)
         v_prev = np.zeros(N, dtype=np.float64)
         s_prev = np.zeros(N, dtype=np.float64)
@@ -95,6 +110,17 @@ def _lif_rnn_kernel(P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, re
                 i_prev[j] = I[t, b, j]
                 v_prev[j] = V[t, b, j]
                 s_prev[j] = s_t
+
+
+@parallel_kernel
+def _lif_rnn_parallel_kernel(P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current, strict,
+                             psp_output, I, V, S, DU, A):
+    """:func:`_lif_rnn_kernel` on all samples, in parallel (``prange``; same results): the neuron
+    update of layered networks (:mod:`snnref.layers`)."""
+    for b in prange(P.shape[1]):
+        b0 = np.int64(b)  # the serial kernel's signature (int64 bounds)
+        _lif_rnn_kernel(b0, b0 + 1, P, bias, alpha_I, alpha_V, beta_I, beta_V, beta_b, theta, reset_current,
+                        strict, psp_output, I, V, S, DU, A)
 
 
 @kernel
@@ -142,14 +168,18 @@ def _lif_srm_kernel(X, W, bias, epsk, pow_I, pow_V, geom_V, beta_I, beta_V, beta
 
 
 # --------------------------------------------------------------------------------------- API
-def project(X, W):
+def project(X, W, parallel=True):
     """Input projection P[t, b, j] = sum_i X[t, b, i] W[i, j], skipping zero inputs.
 
     Cost is proportional to (number of non-zero X) x N_out. Arrays must already be validated,
-    C-contiguous and of one dtype.
+    C-contiguous and of one dtype. ``parallel``: the samples in parallel (default), else one after
+    the other (the reference forward: a serial kernel compiles faster); the results are the same.
     """
     P = np.zeros((X.shape[0], X.shape[1], W.shape[1]), dtype=W.dtype)
-    _project_events_kernel(X, W, P)
+    if parallel:
+        _project_events_parallel_kernel(X, W, P)
+    else:
+        _project_events_kernel(0, X.shape[1], X, W, P)
     return P
 
 
@@ -252,9 +282,9 @@ def _forward_layered(net, x, form, latency_early_stop, dropout_rng, allow_beta_a
         arrays = [np.empty(shape, dtype=dt) for _ in range(5 if m.psp_output else 3)]
         flat = [arr.reshape(T, B, N) for arr in arrays]
         DU, A = (flat[3], flat[4]) if m.psp_output else (empty, empty)
-        _lif_rnn_kernel(P.reshape(T, B, N), lay.neuron_bias(), m.alpha_I, m.alpha_V, m.beta_I, m.beta_V,
-                        m.beta_bias, m.theta, m.reset_current, m.strict_threshold, m.psp_output,
-                        flat[0], flat[1], flat[2], DU, A)
+        _lif_rnn_parallel_kernel(P.reshape(T, B, N), lay.neuron_bias(), m.alpha_I, m.alpha_V, m.beta_I, m.beta_V,
+                                 m.beta_bias, m.theta, m.reset_current, m.strict_threshold, m.psp_output,
+                                 flat[0], flat[1], flat[2], DU, A)
         lt = LayerTrace(*arrays)
         layers.append(lt)
         prev, prev_trace = lt.S, lt.a
@@ -352,9 +382,9 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
             if m.psp_output and l == 0:
                 P = np.ascontiguousarray((inp.reshape(T * B, -1) @ W).reshape(T, B, N))
             else:
-                P = project(inp, W)
+                P = project(inp, W, parallel=False)
             empty = np.empty((0, 0, 0), dtype=dtype)
-            _lif_rnn_kernel(P, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
+            _lif_rnn_kernel(0, B, P, bias, m.alpha_I, m.alpha_V, m.beta_I, m.beta_V, m.beta_bias, m.theta,
                             m.reset_current, m.strict_threshold, m.psp_output, I, Vm, S,
                             DU if DU is not None else empty, A if A is not None else empty)
         else:
