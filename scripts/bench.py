@@ -55,6 +55,8 @@ import time, numpy as np
 t0 = time.perf_counter()
 import snnref
 from snnref import losses
+from snnref.optim import make_optimizer
+from snnref.readout import spike_statistics
 rng = np.random.default_rng(0)
 for dtype in ("float64", "float32"):
     m = snnref.NeuronModel.antlr(0.95, 0.95, T=20)
@@ -73,7 +75,10 @@ for dtype in ("float64", "float32"):
     nt = snnref.Network([rng.normal(0, 1, (6, 5)), rng.normal(0, 1, (5, 3))], model=mt, dtype=dtype)
     tt = snnref.forward(nt, rng.random((5, 2, 6)).astype(dtype))
     rt = losses.psp_kernel(tt, np.array([0, 1]))
-    snnref.backward(nt, tt, "tsslbp", dL_da=rt.dL_da)
+    g = snnref.backward(nt, tt, "tsslbp", dL_da=rt.dL_da)
+    # the training loop's own kernels: the optimiser update and the spike statistics
+    make_optimizer("adam", nt.weights, lr=1e-3).step(g.dW)
+    spike_statistics(tr)
 print(time.perf_counter() - t0)
 """
 

@@ -17,7 +17,7 @@ first-spike steps of every layer.
 import numpy as np
 
 from . import _validate as V
-from ._jit import parallel_kernel, prange
+from ._jit import kernel
 from .forward import Trace
 
 __all__ = ["predict_count", "predict_first", "predict_psp", "first_spike_times", "spike_statistics"]
@@ -92,13 +92,13 @@ def predict_psp(trace):
     return np.argmax(a.sum(axis=0), axis=1).astype(np.int64)
 
 
-@parallel_kernel
+@kernel
 def _spike_counts_kernel(S, last_step, counts, first, total, necessary):
-    """One pass over the raster S (T, B, N) of a layer, per sample b (in parallel): counts[b, j] =
+    """One pass over the raster S (T, B, N) of a layer, per sample b: counts[b, j] =
     #{t : S[t, b, j] != 0}, first[b, j] = the first such t (-1 if none), total[b] = sum of S[:, b],
     necessary[b] = the same sum over t <= last_step[b] (float64, t ascending then j)."""
     T, B, N = S.shape
-    for b in prange(B):
+    for b in range(B):
         for j in range(N):
             counts[b, j] = 0
             first[b, j] = -1

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from .._jit import parallel_kernel, prange
+from .._jit import kernel
 
 from .. import _validate as V
 
@@ -279,7 +279,7 @@ class SGD(Optimizer):
         self.momentum_buffer = loaded["momentum_buffer"]
 
 
-@parallel_kernel
+@kernel
 def _adam_kernel(p, g, m, v, wd, decay, beta1, c1, beta2, c2, sqrt_bc2, eps, neg_step):
     """One Adam update of the flat arrays p, m, v (in place) with gradient g, element by element in one
     pass, in the operation order of torch's single-tensor path (module docstring)::
@@ -289,7 +289,7 @@ def _adam_kernel(p, g, m, v, wd, decay, beta1, c1, beta2, c2, sqrt_bc2, eps, neg
 
     The scalars come in the arrays' dtype, so float32 parameters are updated in float32 arithmetic,
     exactly as the array expressions with Python-float ("weak") scalars compute them."""
-    for i in prange(p.shape[0]):
+    for i in range(p.shape[0]):  # memory-bound: one thread is as fast as two here
         gi = g[i]
         if decay:
             gi = gi + wd * p[i]
