@@ -210,13 +210,54 @@ def input_events(X, alloc=_Fresh, key=-1):
     return ptr, idx
 
 
+def events_from_spikes(t, b, n, T, B):
+    """``(ptr, idx)`` in the layout of :func:`input_events` from the spike coordinates ``(t, b, n)`` of an
+    input (e.g. :func:`snnref.encoders.latency_events`; any order, no duplicates): O(spikes), for callers
+    that know where their input is non-zero."""
+    t, b, n = (np.asarray(a, dtype=np.int64) for a in (t, b, n))
+    order = np.lexsort((n, t, b))                      # b, then t, then n ascending
+    t, b, n = t[order], b[order], n[order]
+    counts = np.bincount(b * T + t, minlength=B * T).reshape(B, T)
+    ptr = np.zeros((B, 1, T + 1), dtype=np.int64)
+    np.cumsum(counts, axis=1, out=ptr[:, 0, 1:])
+    per_b = ptr[:, 0, T]
+    idx = np.zeros((B, 1, max(1, int(per_b.max(initial=0)))), dtype=np.int32)
+    start = np.concatenate(([0], np.cumsum(per_b)[:-1]))
+    idx[b, 0, np.arange(t.size) - start[b]] = n
+    return ptr, idx
+
+
+def check_input_events(x, input_events):
+    """The O(B T + events) checks of ``forward(..., input_events=)``: the layout of :func:`input_events`
+    for x (T, B, N) (per sample, counts that never decrease, indices in [0, N) and ascending per step)."""
+    T, B, N = x.shape
+    try:
+        ptr, idx = input_events
+    except (TypeError, ValueError):
+        raise TypeError("input_events must be the pair (ptr, idx) made by snnref.fast_forward.input_events or "
+                        "events_from_spikes.") from None
+    if not (isinstance(ptr, np.ndarray) and ptr.dtype == np.int64 and ptr.shape == (B, 1, T + 1)
+            and isinstance(idx, np.ndarray) and idx.dtype == np.int32 and idx.ndim == 3 and idx.shape[:2] == (B, 1)):
+        raise ValueError(f"input_events must be (ptr int64 of shape {(B, 1, T + 1)}, idx int32 of shape "
+                         f"({B}, 1, M)) for x of shape {x.shape}; make them with "
+                         "snnref.fast_forward.events_from_spikes(t, b, n, T, B).")
+    d = np.diff(ptr[:, 0], axis=1)
+    if np.any(ptr[:, 0, 0] != 0) or np.any(d < 0) or np.any(ptr[:, 0, T] > idx.shape[2]):
+        raise ValueError("input_events: ptr[b, 0] must start at 0, never decrease and stay within idx.")
+    for bb in range(B):
+        used = idx[bb, 0, :ptr[bb, 0, T]]
+        if used.size and (used.min() < 0 or used.max() >= N):
+            raise ValueError(f"input_events: an input index of sample {bb} is outside [0, {N}).")
+    return ptr, idx
+
+
 def neuron_blocks(B, N, threads, min_block=32):
     """Neuron blocks per sample: enough (sample, block) work items for every thread (1 when B >= threads),
     blocks of at least ``min_block`` neurons. Any value gives the same results."""
     return max(1, min(-(-threads // B), N // min_block))
 
 
-def simulate(net, x, workspace=None, threads=None, min_block=32, events=None):
+def simulate(net, x, workspace=None, threads=None, min_block=32, events=None, known_events=None):
     """The layers of the RNN-form forward pass of ``net`` on the validated input ``x`` (the list of
     :class:`LayerTrace` that :func:`snnref.forward` puts into its trace). ``workspace``: a
     :class:`Workspace` or None. ``threads``: the thread count the work split is made for (default:
@@ -224,7 +265,8 @@ def simulate(net, x, workspace=None, threads=None, min_block=32, events=None):
     do not depend on either. ``events``: a list that receives, for every layer l, the event lists
     ``(ptr, idx)`` of its input (x for l = 0, the spikes of layer l-1 above; per sample b the inputs i
     with a non-zero value at step t are ``idx[b, k, ptr[b, k, t]:ptr[b, k, t+1]]`` over the blocks k in
-    turn, ascending), for a backward pass that needs them (not for PSP-output models)."""
+    turn, ascending), for a backward pass that needs them (not for PSP-output models). ``known_events``:
+    the checked event lists of x (:func:`check_input_events`), used instead of scanning x."""
     if workspace is not None and not isinstance(workspace, Workspace):
         raise TypeError(f"workspace must be a snnref.workspace.Workspace or None; got {type(workspace).__name__}.")
     if threads is None:
@@ -244,7 +286,7 @@ def simulate(net, x, workspace=None, threads=None, min_block=32, events=None):
         idx = np.zeros((B, 1, 0), dtype=np.int32)
     else:
         P0 = no_p0
-        ptr, idx = input_events(x, alloc)
+        ptr, idx = input_events(x, alloc) if known_events is None else known_events
     layers = []
     for l, (W, bias) in enumerate(zip(net.weights, net.biases)):
         N = W.shape[1]

@@ -292,7 +292,7 @@ def _forward_layered(net, x, form, latency_early_stop, dropout_rng, allow_beta_a
 
 
 def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mismatch=False,
-            dropout_rng=None, impl="fast", workspace=None, validated=False):
+            dropout_rng=None, impl="fast", workspace=None, validated=False, input_events=None):
     """Simulate ``net`` on input ``x`` and return the :class:`Trace` (spec 1.1-1.2, 2.1-2.3).
 
     Parameters
@@ -326,6 +326,12 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
         True skips the O(size) checks of ``x`` (finite; 0/1 for ANTLR models) for an input already
         checked once (e.g. per data set): ``x`` must then be a C-contiguous array of the network dtype;
         shape and dtype are still checked. ``impl``, ``workspace`` and ``validated``: dense networks.
+    input_events : (ptr, idx) or None
+        With ``validated=True``, ANTLR models and the fast RNN form: where x is non-zero, as
+        :func:`snnref.fast_forward.input_events` lists it (make it with
+        :func:`snnref.fast_forward.events_from_spikes` from the spike coordinates, e.g. those of
+        :func:`snnref.encoders.latency_events`), so that x is not scanned. Its layout is checked, its
+        agreement with x is trusted like the values of a validated x.
 
     Layout: x must be time-major (T, B, N_0). A batch-first (B, T, N_0) array has a valid shape
     too; snnref names that reading when the shape fits it (a beta_auto model built for T steps
@@ -357,6 +363,11 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
         _check_beta_auto(net.model, x, allow_beta_auto_mismatch)
     else:
         x = _validate_input(net, x, allow_beta_auto_mismatch)
+    if input_events is not None:
+        if not validated or impl != "fast" or form != "rnn" or net.model.psp_output:
+            raise ValueError("input_events is for forward(..., validated=True) of an ANTLR model with the "
+                             "default impl='fast' and form='rnn'; drop it otherwise.")
+        input_events = _fast.check_input_events(x, input_events)
     m = net.model
     dtype = net.dtype
     T, B, _ = x.shape
@@ -366,7 +377,7 @@ def forward(net, x, form="rnn", *, latency_early_stop=False, allow_beta_auto_mis
     # ---- the event-driven fused kernel (snnref.fast_forward); the loop below is the reference
     events = []  # the input events of every layer (fast path): reused by the fast backward
     if form == "rnn" and impl == "fast":
-        layers = _fast.simulate(net, x, workspace, events=events)
+        layers = _fast.simulate(net, x, workspace, events=events, known_events=input_events)
     # ----
     for l, (W, bias) in enumerate(zip(net.weights, net.biases) if not layers else ()):
         N = W.shape[1]

@@ -137,9 +137,11 @@ class InputBuffer:
     def __init__(self):
         self._x = None
         self._spikes = None
+        self.events = None  #: the event lists of the last array (snnref.fast_forward.events_from_spikes)
 
     def latency(self, cfg, images, dtype):
         from .. import encoders
+        from ..fast_forward import events_from_spikes
 
         B = len(images)
         shape = (cfg.T, B, int(np.prod(np.shape(images)[1:])))
@@ -150,15 +152,18 @@ class InputBuffer:
         self._spikes = encoders.latency_events(images, T=cfg.T, max_input_timing=cfg.max_input_timing,
                                                min_input_timing=cfg.min_input_timing)
         self._x[self._spikes] = 1
+        self.events = events_from_spikes(*self._spikes, cfg.T, B)
         return self._x
 
 
 def encode(cfg, inputs, rng, dtype, buffer=None):
     """Network input (T, B, N_0) for a batch of samples (spec 6); (T, B, C, H, W) for convolutional networks.
-    ``buffer``: an :class:`InputBuffer` reused from batch to batch (dense latency-coded inputs)."""
-    if buffer is not None and cfg.encoding == "latency" and cfg.dataset not in ("spike_train_task", "nmnist") \
-            and cfg.architecture is None:
-        return buffer.latency(cfg, inputs, dtype)
+    ``buffer``: an :class:`InputBuffer` reused from batch to batch (dense latency-coded inputs; its
+    ``events`` are then those of the returned array, else None)."""
+    if buffer is not None:
+        buffer.events = None
+        if cfg.encoding == "latency" and cfg.dataset not in ("spike_train_task", "nmnist") and cfg.architecture is None:
+            return buffer.latency(cfg, inputs, dtype)
     x = _encode_flat(cfg, inputs, rng, dtype)
     if cfg.architecture is not None:
         x = x.reshape(x.shape[:2] + input_shape(cfg))

@@ -73,22 +73,25 @@ def _trusted(x, net, encoded):
     return bool(encoded) and isinstance(x, np.ndarray) and x.dtype == np.dtype(net.dtype) and x.flags.c_contiguous
 
 
-def train_step(net, cfg, optimizer, x, targets, dropout_rng=None, workspace=None, validated=False):
+def train_step(net, cfg, optimizer, x, targets, dropout_rng=None, workspace=None, validated=False,
+               input_events=None):
     """One forward -> loss -> backward -> post-processing -> optimiser step -> weight clamp.
 
     ``dropout_rng``: draws the dropout masks of layered networks (training only). ``workspace``
     (dense networks): a :class:`snnref.workspace.Workspace` whose buffers forward and backward reuse
     from step to step (same results; the returned trace is valid until the next step with it).
     ``validated``: ``x`` was made by one of snnref's encoders (``forward(..., validated=True)``: its
-    values are not scanned again). Returns ``(loss_result, trace)``.
+    values are not scanned again), ``input_events`` its event lists (see :func:`snnref.forward`).
+    Returns ``(loss_result, trace)``.
     """
     if net.layers is not None:
         trace = forward(net, x, dropout_rng=dropout_rng)
         workspace = None
     else:
         early = bool(cfg.latency_early_stop and cfg.loss == "latency")
-        trace = forward(net, x, latency_early_stop=early, workspace=workspace,
-                        validated=_trusted(x, net, validated))
+        trusted = _trusted(x, net, validated)
+        trace = forward(net, x, latency_early_stop=early, workspace=workspace, validated=trusted,
+                        input_events=input_events if trusted and not net.model.psp_output else None)
     res = loss_of(cfg, trace, targets)
     grads = backward(net, trace, cfg.rule, dL_dS=res.dL_dS, dL_dt=res.dL_dt, dL_da=res.dL_da,
                      nan_to_zero=cfg.nan_to_zero, grad_clip_value=cfg.grad_clip_value,
@@ -132,7 +135,9 @@ def evaluate(net, cfg, split, callback=None, phase="test"):
         x = encode(cfg, part.inputs, rng, dtype, buffer)
         targets = targets_of(cfg, part.targets, dtype)
         if dense:
-            trace = forward(net, x, workspace=workspace, validated=_trusted(x, net, encoded))
+            trusted = _trusted(x, net, encoded)
+            trace = forward(net, x, workspace=workspace, validated=trusted,
+                            input_events=buffer.events if trusted and not net.model.psp_output else None)
         else:
             trace = forward(net, x)
         res = loss_of(cfg, trace, targets)
@@ -291,7 +296,8 @@ def train_epoch(rs, cfg, train_set, epoch, callback=_no_callback):
             part = train_set.take(idx)
             x = encode(cfg, part.inputs, rs.shuffle_rng, dtype, buffer)
             targets = targets_of(cfg, part.targets, dtype)
-            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets, dropout_rng, workspace, encoded)
+            res, trace = train_step(rs.net, cfg, rs.optimizer, x, targets, dropout_rng, workspace, encoded,
+                                    buffer.events)
             loss_sum += float(res.value) * len(idx)
             seen += len(idx)
             for r in reads:
