@@ -41,6 +41,10 @@ on the same machine in the same session (see the README).
 import argparse
 import json
 import os
+
+# the OpenBLAS setting snnref makes when it is imported before numpy (snnref/__init__.py), so that the
+# figures are those of `snnref train`; an explicit value is kept (and reported)
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import resource
 import subprocess
 import sys
@@ -456,7 +460,8 @@ def main(argv=None):
 
     res = {"dtype": args.dtype, "load_avg_start": os.getloadavg()[0], "cores": os.cpu_count(),
            "numba_threads": numba.get_num_threads(), "blas_threads": blas_threads(),
-           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+           "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT")}
     res["cold_compile_s"] = None if (args.no_compile or args.quick) else cold_compile_seconds()
     a = bench_antlr(args.dtype, repeats, workspace=True)
     res["bench_workload_ms_per_sample"] = {k: a[k] for k in ("forward", "forward_workspace_validated",

@@ -18,13 +18,16 @@ Usage (with torch and snntorch or spikingjelly installed)::
 On a loaded machine PyTorch's (like OpenBLAS's) threads wait actively: compare at one thread there
 (snnref: NUMBA_NUM_THREADS=1 and ``snnref.threads.set_blas_threads(1)``).
 """
+import os
 import sys
 import time
 
-import numpy as np
-import torch
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as snnref sets it when imported before numpy
 
-from snnref.data import load_mnist  # only the data
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from snnref.data import load_mnist  # noqa: E402  (only the data)
 
 which = sys.argv[1]
 reps = int(sys.argv[2]) if len(sys.argv) > 2 else 30

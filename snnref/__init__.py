@@ -14,7 +14,16 @@ snnref.layers.Flatten(), snnref.layers.Dense(w2)], model=model, input_shape=(C, 
 
 The mathematics is specified in ALGORITHMS.md (cited as "spec" in the docstrings).
 """
-from . import layers, losses, neuron
+import os as _os
+
+# OpenBLAS's worker threads spin for about 2**28 cycles after each matrix product before they sleep;
+# on a few cores they take the CPU from numba's threads in the kernels that follow (measured on 2
+# cores: the TSSL-BP MLP step 10.9 -> 8.5 ms). Read when OpenBLAS loads, i.e. only if numpy is
+# imported after snnref (always so for the command line); an explicit setting is kept. See
+# snnref.threads.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+from . import layers, losses, neuron  # noqa: E402
 from .backward import Gradients, backward
 from .forward import LayerTrace, Trace, forward
 from .model import Network, NeuronModel

@@ -7,16 +7,22 @@ import numpy as np
 __all__ = ["nan_to_zero", "clip_by_value", "clip_by_norm", "global_norm", "clamp_weights"]
 
 
-def nan_to_zero(grads):
-    """Replace NaN entries by 0 (official ANTLR code, spec 3.6 step 1). inf entries are kept."""
+def nan_to_zero(grads, inplace=False):
+    """Replace NaN entries by 0 (official ANTLR code, spec 3.6 step 1). inf entries are kept.
+    ``inplace``: change the given arrays (and return them) instead of copies."""
+    if inplace:
+        for g in grads:
+            np.copyto(g, g.dtype.type(0), where=np.isnan(g))
+        return list(grads)
     return [np.where(np.isnan(g), g.dtype.type(0), g) for g in grads]
 
 
-def clip_by_value(grads, clip):
-    """Element-wise clip to [-clip, +clip] (official ANTLR ``grad_clip``, spec 3.6 step 2)."""
+def clip_by_value(grads, clip, inplace=False):
+    """Element-wise clip to [-clip, +clip] (official ANTLR ``grad_clip``, spec 3.6 step 2).
+    ``inplace``: change the given arrays (and return them) instead of copies."""
     if not clip > 0:
         raise ValueError(f"grad_clip_value must be > 0; got {clip!r}.")
-    return [np.clip(g, -clip, clip) for g in grads]
+    return [np.clip(g, -clip, clip, out=g if inplace else None) for g in grads]
 
 
 def global_norm(grads):

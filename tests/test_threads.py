@@ -28,3 +28,19 @@ def test_bad_thread_counts(bad):
 
 def test_numba_threads():
     assert numba_threads() >= 1
+
+
+@pytest.mark.parametrize("given, want", [(None, "4"), ("30", "30")])
+def test_openblas_spin_default(given, want):
+    """Importing snnref first sets OPENBLAS_THREAD_TIMEOUT=4 for the BLAS library numpy then loads; an
+    explicit value is kept."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if given is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = given
+    out = subprocess.run([sys.executable, "-c", "import snnref, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == want

@@ -71,12 +71,13 @@ def run(net, trace, rule, dL_dS=None, dL_dt=None, dL_da=None, *, return_adjoints
     if adjoints is not None and getattr(net, "layers", None) is not None:   # the layers' spatial shapes
         adjoints = [{k: v.reshape(v.shape[:2] + net.shapes[l + 1]) if isinstance(v, np.ndarray) and v.ndim == 3
                      else v for k, v in adj.items()} for l, adj in enumerate(adjoints)]
+    # dW, db are the rule's own new arrays: post-processed in place
     if nan_to_zero:
-        dW = postprocess.nan_to_zero(dW)
-        db = postprocess.nan_to_zero(db)
+        dW = postprocess.nan_to_zero(dW, inplace=True)
+        db = postprocess.nan_to_zero(db, inplace=True)
     if grad_clip_value is not None:
-        dW = postprocess.clip_by_value(dW, grad_clip_value)
-        db = postprocess.clip_by_value(db, grad_clip_value)
+        dW = postprocess.clip_by_value(dW, grad_clip_value, inplace=True)
+        db = postprocess.clip_by_value(db, grad_clip_value, inplace=True)
     if grad_clip_norm is not None:
         dW = postprocess.clip_by_norm(dW, grad_clip_norm)
     opt.update(nan_to_zero=nan_to_zero, grad_clip_value=grad_clip_value, grad_clip_norm=grad_clip_norm)
