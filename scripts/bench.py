@@ -17,12 +17,14 @@ Workloads:
 - TSSL-BP CNN (``--cnn``): 15C5-P2-40C5-P2-300-10, T = 5, B = 50, the ``tsslbp-mnist-cnn`` preset,
   static MNIST input, PSP kernel loss; forward + loss + backward in float32 and float64, the
   convolution kernels separately, and a measured training run with its linear epoch extrapolation.
-- Training: a real loop (``snnref.train.train_step``: encoding, forward, loss, backward, clipping,
-  optimiser step) over ``--train-samples`` samples of the ``antlr-mnist-latency`` and
-  ``tsslbp-mnist-mlp`` presets: the measured seconds, and their linear extrapolation to one
-  60000-sample epoch (evaluation not included).
+- Training: the trainer's own epoch loop (``snnref.training.loop.train_epoch``: encoding, forward, loss,
+  backward, post-processing, optimiser step, weight clamp) over the first ``--train-samples`` samples of
+  the ``antlr-mnist-latency`` and ``tsslbp-mnist-mlp`` presets, then the evaluation of 2000 test
+  samples: the measured seconds, and their linear extrapolation to one 60000-sample epoch and to a
+  10000-sample evaluation.
 - Scaling table (``--scaling``, default on): ns per T x B x N (N = hidden neurons) of ANTLR forward +
-  loss + backward on the bench workload, varying one of T (100..1000), N (100..3200), B (1..256).
+  loss + backward on the bench workload, varying one of T (100..1000), N (100..3200), B (1..256); B = 1
+  runs the 16 samples of the B = 16 row one at a time.
 Also: cold numba compile time of everything (a subprocess with an empty NUMBA_CACHE_DIR), peak RSS,
 the peak memory allocated by numpy during one step (tracemalloc), the 1-minute load average at the
 start and end, numba's thread count and threading layer, and OpenBLAS's thread count.
@@ -361,36 +363,30 @@ def bench_cnn(dtype, repeats, B=50, T=5):
 
 
 # ------------------------------------------------------------------------------------------- training
-def bench_train(preset, dtype, n_samples):
-    """A measured training run: ``n_samples`` samples (whole batches, after one warm-up batch) of
-    encoding + ``snnref.train.train_step`` (forward, loss, backward, post-processing, optimiser step,
-    weight clamp) with the preset's batch size, optimiser and options. Returns the samples, the measured
-    seconds and their linear extrapolation to one 60000-sample epoch (evaluation not included)."""
+def bench_train(preset, dtype, n_samples, n_test=2000):
+    """A measured training run through the trainer's own epoch loop (``snnref.training.loop.train_epoch``:
+    encoding, forward, loss, backward, post-processing, optimiser step, weight clamp, running accuracy;
+    the preset's batch size, optimiser and options) over the first ``n_samples`` training samples, after
+    a one-batch warm-up epoch (compilation), then the evaluation (``evaluate``) of ``n_test`` test
+    samples. Returns the samples, the measured seconds and their linear extrapolation to one
+    60000-sample epoch and to a 10000-sample evaluation."""
     from snnref.config import load_preset
-    from snnref.data import load_mnist
-    from snnref.optim import make_optimizer
-    from snnref.train import _encode, _parameters, _targets, build_network, train_step
+    from snnref.training import loop
+    from snnref.training.data import load_data
 
-    cfg = load_preset(preset).replace(dtype=dtype)
-    net = build_network(cfg)
-    opt = make_optimizer(cfg.optimizer, _parameters(net, cfg), cfg.lr, weight_decay=cfg.weight_decay,
-                         momentum=cfg.momentum, betas=tuple(cfg.betas), eps=cfg.eps)
-    bs = cfg.batch_size
-    n_batches = max(1, -(-n_samples // bs))
-    images, labels = load_mnist("train", limit=(n_batches + 1) * bs)
-    rng = np.random.default_rng(0)
-    dtype_t = net.dtype
-
-    def one(i):
-        x = _encode(cfg, images[i * bs:(i + 1) * bs], rng, dtype_t)
-        train_step(net, cfg, opt, x, _targets(cfg, labels[i * bs:(i + 1) * bs], dtype_t))
-
-    one(0)
-    t0 = time.perf_counter()
-    for i in range(1, n_batches + 1):
-        one(i)
-    seconds = time.perf_counter() - t0
-    return {"samples": n_batches * bs, "seconds": seconds, "epoch_60000_s_linear": seconds * 60000.0 / (n_batches * bs)}
+    cfg = load_preset(preset).replace(dtype=dtype, train_limit=n_samples, test_limit=n_test)
+    train, _, test = load_data(cfg)
+    rs = loop.RunState.fresh(cfg)
+    loop.train_epoch(rs, cfg, train.take(np.arange(cfg.batch_size)), 0)          # warm-up
+    loop.evaluate(rs.net, cfg, test.take(np.arange(min(len(test), cfg.test_batch_size))))
+    entry = loop.train_epoch(rs, cfg, train, 1)
+    seconds = entry["train_time_s"]
+    ev = loop.evaluate(rs.net, cfg, test)
+    n = len(train)
+    return {"samples": n, "seconds": seconds, "epoch_60000_s_linear": seconds * 60000.0 / n,
+            "train_accuracy": entry.get(f"train_accuracy_{loop.readouts(cfg)[0]}"),
+            "eval_samples": ev["samples"], "eval_seconds": ev["eval_time_s"],
+            "eval_10000_s_linear": ev["eval_time_s"] * 10000.0 / ev["samples"]}
 
 
 def cnn_main(args, repeats, n_train):
