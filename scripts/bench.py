@@ -168,7 +168,9 @@ def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("
     the rule steps call the forward with a reused workspace on the validated input (as a training loop
     can); otherwise with the defaults."""
     import snnref
+    from snnref import losses
     from snnref.fast_forward import Workspace
+    from snnref.rules.fast_antlr import active_rows
 
     if B == 1:  # one-sample batches of the samples of the B = 16 rows, in turn (the same work per sample)
         net, x16, labels16 = _antlr_workload(dtype, T, 16, hidden, init_bias)
@@ -196,9 +198,16 @@ def bench_antlr(dtype, repeats, T=300, B=16, hidden=800, init_bias=1.0, rules=("
     if memory:
         out["memory_mb"] = {k: _peak_mb(fn) for k, fn in fns.items() if k in ("forward",) + tuple(rules)}
     spikes = np.zeros(net.n_layers)
-    for x, _ in batches:
-        spikes += [float(lt.S.sum()) for lt in snnref.forward(net, x).layers]
+    active = 0
+    for x, labels in batches:
+        tr = snnref.forward(net, x)
+        spikes += [float(lt.S.sum()) for lt in tr.layers]
+        res = losses.latency(tr, labels, beta_softmax=1.0, lambda_nospike=0.1)
+        active += int(np.sum(active_rows(res.dL_dS, res.dL_dt, tr.T, tr.B)[0] + 1))
     out["spikes_per_sample"] = list(spikes / n)
+    # the backward works on the steps up to each sample's last output first spike (latency loss): the
+    # fraction of the T B steps it visits, which differs between networks
+    out["backward_active_fraction"] = active / (n * T)
     return out
 
 
@@ -217,7 +226,8 @@ def bench_scaling(dtype, repeats):
                         hidden=N, rules=("antlr",), forward_variants=False, memory=False, workspace=True)
         table[f"T{T}_B{B}_N{N}"] = {"ns_per_TBN": 1e6 * r["antlr"] / (T * N),
                                     "ns_per_TBN_workspace": 1e6 * r["antlr_workspace"] / (T * N),
-                                    "forward_ns_per_TBN": 1e6 * r["forward"] / (T * N)}
+                                    "forward_ns_per_TBN": 1e6 * r["forward"] / (T * N),
+                                    "backward_active_fraction": r["backward_active_fraction"]}
     base = table["T300_B16_N800"]
     for v in table.values():
         v["relative"] = v["ns_per_TBN"] / base["ns_per_TBN"]
