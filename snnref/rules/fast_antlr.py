@@ -566,8 +566,8 @@ def _fused_backward(net, trace, rule, conns, dS_in, Tp_in, rowidx, t_end, alloc,
         _fused_layer_kernel(Vl, Il, Sl, dS_c, Tp_c, up_dI, up_E2, Wt_up, float(m.beta_I), X, ev_ptr, ev_idx,
                             rowidx, t_end, use_act, use_tim, rule.reset_paths, rule.gated, block_size(N),
                             m.alpha_I, m.alpha_V, m.beta_V,
-                            *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act, lam_tim, timing.vstar_code, timing.vstar_floor, store_below, dI_c, E2_c,
-                            g, gb)
+                            *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act,
+                            lam_tim, timing.vstar_code, timing.vstar_floor, store_below, dI_c, E2_c, g, gb)
         gb *= m.beta_bias
         db[l] = gb.astype(dtype)  # copies: nothing returned is a view of the workspace
         if rows_in is None:
