@@ -464,8 +464,8 @@ def backward(net, trace, rule, dL_dS, dL_dt, return_adjoints, opt, timing=NO_TIM
         Vl, Il, Sl = (np.ascontiguousarray(a, dtype=dtype) for a in (lt.V, lt.I, lt.S))  # no copy from forward
         _fast_layer_kernel(Vl, Il, Sl, dS_in, Tp_in, rowidx, t_end, use_act, use_tim, rule.reset_paths,
                            rule.gated, block_size(N), m.alpha_I, m.alpha_V, m.beta_V,
-                           *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act, lam_tim, timing.vstar_code,
-                           timing.vstar_floor, explicit, timing.es_over_bI, timing.vs_n,
+                           *surrogate_constants(dtype, m.theta, opt["ste_alpha"], opt["ste_beta"]), lam_act, lam_tim,
+                           timing.vstar_code, timing.vstar_floor, explicit, timing.es_over_bI, timing.vs_n,
                            bool(return_adjoints), bool(store_dV), bool(store_E2),
                            dV_c, dVdep_c, dI_c, dT_c, E1_c, E2_c)
         # (C3) over the presynaptic non-zeros of the active rows, (C4) over the active rows
