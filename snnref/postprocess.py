@@ -4,6 +4,8 @@ All functions take and return lists of arrays; the inputs are not modified.
 """
 import numpy as np
 
+from ._jit import kernel
+
 __all__ = ["nan_to_zero", "clip_by_value", "clip_by_norm", "global_norm", "clamp_weights"]
 
 
@@ -25,9 +27,25 @@ def clip_by_value(grads, clip, inplace=False):
     return [np.clip(g, -clip, clip, out=g if inplace else None) for g in grads]
 
 
+@kernel
+def _sum_of_squares(a):
+    """sum_k a[k]^2 of a flat array, each square and the sum in float64 (one pass, no temporaries)."""
+    total = 0.0
+    for k in range(a.shape[0]):
+        v = np.float64(a[k])
+        total += v * v
+    return total
+
+
 def global_norm(grads):
-    """L2 norm over all arrays together."""
-    return float(np.sqrt(sum(float(np.sum(np.asarray(g, dtype=np.float64) ** 2)) for g in grads)))
+    """L2 norm over all arrays together (squares summed in float64)."""
+    total = 0.0
+    for g in grads:
+        a = np.asarray(g)
+        if a.dtype not in (np.float32, np.float64):
+            a = a.astype(np.float64)
+        total += _sum_of_squares(np.ascontiguousarray(a).reshape(-1))
+    return float(np.sqrt(total))
 
 
 def clip_by_norm(grads, max_norm, eps=1e-6):

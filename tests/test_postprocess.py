@@ -40,3 +40,19 @@ def test_backward_clips_its_own_arrays(rng):
     for a, b in zip(plain.dW + plain.db, clipped.dW + clipped.db):
         np.testing.assert_array_equal(b, np.clip(a, -clip, clip))
     assert any(np.any(np.abs(a) > clip) for a in plain.dW)
+
+
+def test_global_norm_and_clip_by_norm(rng):
+    """The global norm sums float64 squares of every array (float32 arrays too); clip_by_norm scales by
+    max_norm / (norm + eps) only above max_norm (as torch's clip_grad_norm_)."""
+    from snnref.postprocess import clip_by_norm, global_norm
+
+    gs = [rng.normal(size=(30, 7)).astype(np.float32), rng.normal(size=5), rng.normal(size=(2, 3, 4))]
+    want = np.sqrt(sum(np.sum(np.asarray(g, dtype=np.float64) ** 2) for g in gs))
+    assert global_norm(gs) == pytest.approx(want, rel=1e-14)
+    assert global_norm([np.array([3, 4])]) == 5.0                     # integer arrays are accepted
+    clipped = clip_by_norm(gs, 1.0)
+    assert global_norm(clipped) == pytest.approx(1.0 * want / (want + 1e-6), rel=1e-6)
+    assert all(c.dtype == g.dtype for c, g in zip(clipped, gs))
+    same = clip_by_norm(gs, 10 * want)
+    assert all(np.array_equal(c, g) and c is not g for c, g in zip(same, gs))

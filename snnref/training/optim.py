@@ -280,16 +280,19 @@ class SGD(Optimizer):
 
 
 @kernel
-def _adam_kernel(p, g, m, v, wd, decay, beta1, c1, beta2, c2, sqrt_bc2, eps, neg_step):
+def _adam_kernel(p, g, m, v, shrink, decoupled, wd, decay, beta1, c1, beta2, c2, sqrt_bc2, eps, neg_step):
     """One Adam update of the flat arrays p, m, v (in place) with gradient g, element by element in one
     pass, in the operation order of torch's single-tensor path (module docstring)::
 
+        p <- p shrink   (if decoupled: AdamW)
         g <- g + wd p   (if decay);   m <- m beta1 + c1 g;   v <- v beta2 + (c2 g) g
         p <- p + (neg_step m) / (sqrt(v) / sqrt_bc2 + eps)
 
     The scalars come in the arrays' dtype, so float32 parameters are updated in float32 arithmetic,
     exactly as the array expressions with Python-float ("weak") scalars compute them."""
     for i in range(p.shape[0]):  # memory-bound: one thread is as fast as two here
+        if decoupled:
+            p[i] = p[i] * shrink
         gi = g[i]
         if decay:
             gi = gi + wd * p[i]
@@ -378,13 +381,14 @@ class Adam(Optimizer):
         self.exp_avg = loaded["exp_avg"]
         self.exp_avg_sq = loaded["exp_avg_sq"]
 
-    def _decay(self, p):
-        """Coupled L2: returns the term added to the gradient (Adam); AdamW overrides."""
-        return self.weight_decay
+    def _decay(self):
+        """``(wd, shrink)``: the coupled L2 coefficient added to the gradient (Adam) and the factor the
+        parameter is first multiplied by (1: none; AdamW's decoupled decay overrides)."""
+        return self.weight_decay, 1.0
 
     def _update(self, i, p, g):
         beta1, beta2 = self.betas
-        wd = self._decay(p)
+        wd, shrink = self._decay()
         if self.exp_avg[i] is None:
             self.exp_avg[i] = np.zeros_like(p)
             self.exp_avg_sq[i] = np.zeros_like(p)
@@ -397,8 +401,8 @@ class Adam(Optimizer):
         # the Python-float factors as "weak" scalars: rounded to the parameter dtype, then applied
         d = p.dtype.type
         flat = (a.reshape(-1) for a in (p, np.ascontiguousarray(g), m, v))
-        _adam_kernel(*flat, d(wd), wd != 0.0, d(beta1), d(1.0 - beta1), d(beta2), d(1.0 - beta2),
-                     d(math.sqrt(bias_correction2)), d(self.eps), d(-step_size))
+        _adam_kernel(*flat, d(shrink), shrink != 1.0, d(wd), wd != 0.0, d(beta1), d(1.0 - beta1), d(beta2),
+                     d(1.0 - beta2), d(math.sqrt(bias_correction2)), d(self.eps), d(-step_size))
 
 
 class AdamW(Adam):
@@ -418,10 +422,8 @@ class AdamW(Adam):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _decay(self, p):
-        if self.weight_decay != 0.0:
-            p *= 1.0 - self.lr * self.weight_decay
-        return 0.0
+    def _decay(self):
+        return 0.0, 1.0 - self.lr * self.weight_decay  # p <- p (1 - lr wd), then Adam without decay
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD, "adamw": AdamW}
