@@ -62,6 +62,7 @@ t0 = time.perf_counter()
 import snnref
 from snnref import losses
 from snnref.optim import make_optimizer
+from snnref.postprocess import clip_by_norm
 from snnref.readout import spike_statistics
 rng = np.random.default_rng(0)
 for dtype in ("float64", "float32"):
@@ -82,8 +83,8 @@ for dtype in ("float64", "float32"):
     tt = snnref.forward(nt, rng.random((5, 2, 6)).astype(dtype))
     rt = losses.psp_kernel(tt, np.array([0, 1]))
     g = snnref.backward(nt, tt, "tsslbp", dL_da=rt.dL_da)
-    # the training loop's own kernels: the optimiser update and the spike statistics
-    make_optimizer("adam", nt.weights, lr=1e-3).step(g.dW)
+    # the training loop's own kernels: the optimiser update, the gradient norm, the spike statistics
+    make_optimizer("adamw", nt.weights, lr=1e-3).step(clip_by_norm(g.dW, 1.0))
     spike_statistics(tr)
 print(time.perf_counter() - t0)
 """
