@@ -38,7 +38,7 @@ Every kernel takes validated, C-contiguous arrays of one dtype (see :mod:`snnref
 """
 import numpy as np
 
-from ._jit import parallel_kernel, prange
+from ._jit import kernel, parallel_kernel, prange
 
 __all__ = [
     "out_size", "conv2d_reference", "conv2d_transpose_reference", "conv2d_weight_grad_reference",
@@ -49,6 +49,24 @@ __all__ = [
 def out_size(n, k, stride, padding):
     """Output length (n + 2 padding - k) // stride + 1 of a convolution along one axis (may be < 1)."""
     return (n + 2 * padding - k) // stride + 1
+
+
+@kernel
+def _tap_in(y, i, stride, pad, n):
+    """The input position s y + i - p that output position y reads through kernel tap i along one
+    axis, or -1 if it lies in the padding (outside [0, n))."""
+    h = stride * y + i - pad
+    return h if 0 <= h < n else -1
+
+
+@kernel
+def _tap_out(h, i, stride, pad, n_out):
+    """The output position y that reads input position h through kernel tap i (s y + i - p = h), or -1
+    if there is none (h + p - i not a non-negative multiple of s below s n_out)."""
+    ny = h + pad - i
+    if ny < 0 or ny % stride != 0 or ny // stride >= n_out:
+        return -1
+    return ny // stride
 
 
 # ------------------------------------------------------------------------------ reference loops
@@ -65,12 +83,12 @@ def _conv_ref_kernel(X, W, stride, pad, P):
                         acc = 0.0
                         for c in range(Ci):
                             for i in range(kH):
-                                h = stride * y + i - pad
-                                if h < 0 or h >= H:
+                                h = _tap_in(y, i, stride, pad, H)
+                                if h < 0:
                                     continue
                                 for j in range(kW):
-                                    w = stride * x + j - pad
-                                    if w < 0 or w >= Wd:
+                                    w = _tap_in(x, j, stride, pad, Wd)
+                                    if w < 0:
                                         continue
                                     acc += W[o, c, i, j] * X[t, b, c, h, w]
                         P[t, b, o, y, x] = acc
@@ -89,15 +107,14 @@ def _conv_transpose_ref_kernel(G, W, stride, pad, E):
                         acc = 0.0
                         for o in range(Co):
                             for i in range(kH):
-                                ny = h + pad - i          # = stride * y
-                                if ny < 0 or ny % stride != 0 or ny // stride >= Ho:
+                                y = _tap_out(h, i, stride, pad, Ho)
+                                if y < 0:
                                     continue
-                                y = ny // stride
                                 for j in range(kW):
-                                    nx = w + pad - j
-                                    if nx < 0 or nx % stride != 0 or nx // stride >= Wo:
+                                    x = _tap_out(w, j, stride, pad, Wo)
+                                    if x < 0:
                                         continue
-                                    acc += W[o, c, i, j] * G[t, b, o, y, nx // stride]
+                                    acc += W[o, c, i, j] * G[t, b, o, y, x]
                         E[t, b, c, h, w] = acc
 
 
@@ -114,12 +131,12 @@ def _conv_wgrad_ref_kernel(X, G, stride, pad, dW):
                     for t in range(T):
                         for b in range(B):
                             for y in range(Ho):
-                                h = stride * y + i - pad
-                                if h < 0 or h >= H:
+                                h = _tap_in(y, i, stride, pad, H)
+                                if h < 0:
                                     continue
                                 for x in range(Wo):
-                                    w = stride * x + j - pad
-                                    if w < 0 or w >= Wd:
+                                    w = _tap_in(x, j, stride, pad, Wd)
+                                    if w < 0:
                                         continue
                                     acc += X[t, b, c, h, w] * G[t, b, o, y, x]
                     dW[o, c, i, j] = acc
@@ -168,15 +185,13 @@ def _conv_events_kernel(X, W, stride, pad, P):
                         if v == 0.0:
                             continue
                         for i in range(kH):
-                            ny = h + pad - i
-                            if ny < 0 or ny % stride != 0 or ny // stride >= Ho:
+                            y = _tap_out(h, i, stride, pad, Ho)
+                            if y < 0:
                                 continue
-                            y = ny // stride
                             for j in range(kW):
-                                nx = w + pad - j
-                                if nx < 0 or nx % stride != 0 or nx // stride >= Wo:
+                                x = _tap_out(w, j, stride, pad, Wo)
+                                if x < 0:
                                     continue
-                                x = nx // stride
                                 for o in range(Co):
                                     P[t, b, o, y, x] += v * W[o, c, i, j]
 
@@ -205,11 +220,11 @@ def _im2col_kernel(X, kH, kW, stride, pad, Ho, Wo, cols):
                 r = (tb * Ho + y) * Wo + x
                 for c in range(Ci):
                     for i in range(kH):
-                        h = stride * y + i - pad
+                        h = _tap_in(y, i, stride, pad, H)
                         for j in range(kW):
-                            w = stride * x + j - pad
+                            w = _tap_in(x, j, stride, pad, Wd)
                             col = (c * kH + i) * kW + j
-                            if h < 0 or h >= H or w < 0 or w >= Wd:
+                            if h < 0 or w < 0:
                                 cols[r, col] = 0.0
                             else:
                                 cols[r, col] = X[t, b, c, h, w]
@@ -227,12 +242,12 @@ def _col2im_kernel(cols, kH, kW, stride, pad, Ho, Wo, E):
                 r = (tb * Ho + y) * Wo + x
                 for c in range(Ci):
                     for i in range(kH):
-                        h = stride * y + i - pad
-                        if h < 0 or h >= H:
+                        h = _tap_in(y, i, stride, pad, H)
+                        if h < 0:
                             continue
                         for j in range(kW):
-                            w = stride * x + j - pad
-                            if w < 0 or w >= Wd:
+                            w = _tap_in(x, j, stride, pad, Wd)
+                            if w < 0:
                                 continue
                             E[t, b, c, h, w] += cols[r, (c * kH + i) * kW + j]
 
