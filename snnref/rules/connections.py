@@ -26,7 +26,7 @@ float32, float32 sums.
 import numba
 import numpy as np
 
-from .._jit import parallel_kernel, prange
+from .._jit import kernel, parallel_kernel, prange
 
 __all__ = ["Dense", "connections_of", "rows", "all_rows", "previous_rows", "block_size", "BLAS_MIN_NEURONS"]
 
@@ -36,6 +36,22 @@ BLAS_MIN_NEURONS = 64
 
 
 # --------------------------------------------------------------------------------------- kernels
+@kernel
+def project_row(d, Wt, i0, i1, acc):
+    """acc[i - i0] = sum_j W[i, j] d[j] for i in [i0, i1), with Wt = W^T: the sum over j ascending in
+    float64, each product in the arrays' dtype, zero d[j] skipped (their terms are 0). The arithmetic
+    of every exact back-projection (:func:`_backproject_kernel`, the fused fast backward)."""
+    n = i1 - i0
+    for i in range(n):
+        acc[i] = 0.0
+    for j in range(d.shape[0]):
+        dj = d[j]
+        if dj != 0.0:
+            w = Wt[j, i0:i1]
+            for i in range(n):
+                acc[i] += w[i] * dj
+
+
 @parallel_kernel
 def _backproject_kernel(D, Wt, beta, D2, prev, coef, out):
     """out[r, i] = beta sum_j W[i, j] D[r, j]  -  coef sum_j W[i, j] D2[prev[r], j]  (second term only if
@@ -54,25 +70,10 @@ def _backproject_kernel(D, Wt, beta, D2, prev, coef, out):
         acc = np.zeros(N, dtype=np.float64)
         acc2 = np.zeros(N, dtype=np.float64)
         for r in range(r0, r1):
-            for i in range(N):
-                acc[i] = 0.0
-            for j in range(Na):
-                d = D[r, j]
-                if d != 0.0:
-                    w = Wt[j]
-                    for i in range(N):
-                        acc[i] += w[i] * d
+            project_row(D[r], Wt, 0, N, acc)
             o = out[r]
             if second and prev[r] >= 0:
-                for i in range(N):
-                    acc2[i] = 0.0
-                p = prev[r]
-                for j in range(Na):
-                    d = D2[p, j]
-                    if d != 0.0:
-                        w = Wt[j]
-                        for i in range(N):
-                            acc2[i] += w[i] * d
+                project_row(D2[prev[r]], Wt, 0, N, acc2)
                 for i in range(N):
                     o[i] = beta * acc[i] - coef * acc2[i]
             else:

@@ -47,7 +47,7 @@ from ..workspace import _Fresh
 from . import connections
 from .._user_trace import _is_forward_trace
 from ..fast_forward import input_events
-from .connections import BLAS_MIN_NEURONS, block_size, connections_of, previous_rows
+from .connections import BLAS_MIN_NEURONS, block_size, connections_of, previous_rows, project_row
 from .steps import (aux_traces_step, causal_sum_term, core_step, current_step, dep_step, reset_path_signal,
                     surrogate, surrogate_constants, timing_injection)
 
@@ -258,8 +258,7 @@ def _fused_layer_kernel(V, I, S, dS_c, Tp_c, up_dI, up_E2, Wt_up, beta_up, X, ev
     per neuron-step than one loop doing both, same bits).
     """
     T, B, N = V.shape
-    N_up = Wt_up.shape[0]
-    from_up = N_up > 0
+    from_up = Wt_up.shape[0] > 0
     dt = dI_c.dtype
     nblk = (N + blk - 1) // blk
     for k in prange(nblk):
@@ -274,6 +273,7 @@ def _fused_layer_kernel(V, I, S, dS_c, Tp_c, up_dI, up_E2, Wt_up, beta_up, X, ev
         ds = np.zeros(nb, dtype=dt)
         tpb = np.zeros(1, dtype=dt)  # Tprop of one neuron, rounded to the dtype as the stored rows
         acc = np.zeros(nb, dtype=np.float64)
+        acc1 = np.zeros(1, dtype=np.float64)
         dvb = np.zeros(nb, dtype=np.float64)  # dV[t] of the block (unrounded, as the reference uses it)
         gbk = gb[j0:j1]
         for t in range(T - 1, -1, -1):
@@ -294,14 +294,7 @@ def _fused_layer_kernel(V, I, S, dS_c, Tp_c, up_dI, up_E2, Wt_up, beta_up, X, ev
                 cE2 = c_E2[b]
                 if use_act:  # dS of the row: given, or projected down from the layer above
                     if from_up:
-                        for jj in range(nb):
-                            acc[jj] = 0.0
-                        for o in range(N_up):
-                            d = up_dI[r, o]
-                            if d != 0.0:
-                                w = Wt_up[o, j0:j1]
-                                for jj in range(nb):
-                                    acc[jj] += w[jj] * d
+                        project_row(up_dI[r], Wt_up, j0, j1, acc)
                         for jj in range(nb):
                             ds[jj] = beta_up * acc[jj]
                     else:
@@ -316,13 +309,9 @@ def _fused_layer_kernel(V, I, S, dS_c, Tp_c, up_dI, up_E2, Wt_up, beta_up, X, ev
                         dv = _activation_dv(reset_paths, ds[jj], s, v, I_t[jj], cdV[jj], cdI[jj], alpha_I, alpha_V,
                                             theta, ste_alpha, ste_beta, lam_act)
                     if use_tim and s == 1.0:
-                        if from_up:
-                            a2 = 0.0
-                            for o in range(N_up):
-                                e = up_E2[r, o]
-                                if e != 0.0:
-                                    a2 += Wt_up[o, j0 + jj] * e
-                            tpb[0] = beta_up * a2
+                        if from_up:  # Tprop of this neuron only: it is read at spikes
+                            project_row(up_E2[r], Wt_up, j0 + jj, j0 + jj + 1, acc1)
+                            tpb[0] = beta_up * acc1[0]
                             tp = tpb[0]
                         else:
                             tp = Tp_c[r, j0 + jj]
