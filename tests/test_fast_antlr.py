@@ -67,9 +67,9 @@ def options(draw, rule):
 
 
 def run_both(net, trace, rule, dS, dt, opt, return_adjoints=True):
-    """Fast and reference results. The fast path's kernel has a branch-free loop for the common case
-    (act_srm / timing / antlr without adjoint output): its gradients must equal, bit for bit, those of
-    the general loop used when adjoints are returned."""
+    """Fast and reference results. Without adjoint output the fast path of a dense network runs the
+    fused kernel (connection steps inside the sweep): its gradients must equal, bit for bit, those of
+    the unfused kernel used when adjoints are returned."""
     f = backward(net, trace, rule, dS, dt, return_adjoints=return_adjoints, impl="fast", **opt)
     r = backward(net, trace, rule, dS, dt, return_adjoints=return_adjoints, impl="reference", **opt)
     if return_adjoints:

@@ -118,7 +118,6 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
     dVdep_c, and dV_c, E2_c, dT_c, E1_c when asked to.
     """
     T, B, N = V.shape
-    common = gated and not reset_paths and not explicit and not store_adj
     nblk = (N + blk - 1) // blk
     for k in prange(nblk):
         j0 = k * blk
@@ -146,37 +145,6 @@ def _fast_layer_kernel(V, I, S, dS_c, Tp_c, rowidx, t_end, use_act, use_tim, res
                 dS_r = dS_c[r]
                 Tp_r = Tp_c[r]
                 last = t + 1 >= T
-                if common:
-                    # act_srm / timing / antlr with the aux traces and no adjoint output: the loop
-                    # below without the branches of the other rules and options (same arithmetic)
-                    dI_r = dI_c[r]
-                    dVdep_r = dVdep_c[r]
-                    for j in range(j0, j1):
-                        s = S_t[j]
-                        v = V_t[j]
-                        dv = 0.0
-                        if use_act:
-                            dv = _activation_dv(False, dS_r[j], s, v, v, 0.0, 0.0, alpha_I, alpha_V, theta,
-                                                ste_alpha, ste_beta, lam_act)
-                        if use_tim and s == 1.0:
-                            tim = timing_injection(Tp_r[j], t, v, V_p[j], S_p[j], vstar_code, vstar_floor)
-                            dv = dv + lam_tim * tim if use_act else tim
-                        dV1 = c_dV[j]
-                        dvdep, di = core_step(dv, s, c_dVdep[j], c_dI[j], alpha_I, alpha_V, beta_V)
-                        c_dV[j] = dv
-                        c_dVdep[j] = dvdep
-                        c_dI[j] = di
-                        dI_r[j] = c_dI[j]
-                        dVdep_r[j] = c_dVdep[j]
-                        if store_dV:
-                            dV_c[r, j] = c_dV[j]
-                        if store_E2:  # E1, E2 only feed the layer below (none for the first layer)
-                            e1, e2 = aux_traces_step(dv, dV1, c_E1[j], c_E2[j], last or s == 1.0,
-                                                     alpha_I, alpha_V, beta_V)
-                            c_E1[j] = e1
-                            c_E2[j] = e2
-                            E2_c[r, j] = c_E2[j]
-                    continue
                 for j in range(j0, j1):
                     s = S_t[j]
                     v = V_t[j]

@@ -162,7 +162,7 @@ def encode(cfg, inputs, rng, dtype, buffer=None):
     ``events`` are then those of the returned array, else None)."""
     if buffer is not None:
         buffer.events = None
-        if cfg.encoding == "latency" and cfg.dataset not in ("spike_train_task", "nmnist") and cfg.architecture is None:
+        if cfg.encoding == "latency" and encoder_output_is_valid(cfg) and cfg.architecture is None:
             return buffer.latency(cfg, inputs, dtype)
     x = _encode_flat(cfg, inputs, rng, dtype)
     if cfg.architecture is not None:
